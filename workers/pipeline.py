@@ -1,0 +1,177 @@
+"""Article dict in, enriched event dict out: restoration and NER together, no Kafka.
+
+The stream agents and ``unspun restore`` both call ``Enricher.enrich_many``, so a file restored on
+the command line gives the same event the stream emits (but for timestamps and latencies).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from workers import __version__
+from workers.articles import Rejected
+from workers.language import detect_language
+from workers.restoration import Edit, OffsetMap, Restoration
+from workers.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+EVENT_SCHEMA = "unspun.enriched.v1"
+_TITLE_GAP = "\n\n"  # title and text are restored as one document so the title shares its evidence
+
+
+def utc_iso(ts: float | None = None) -> str:
+    """RFC 3339 UTC timestamp with milliseconds for ``ts`` (seconds since the epoch; now if None)."""
+    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _split_edits(edits: Sequence[Edit], title_len: int) -> tuple[list[Edit], list[Edit]]:
+    """Edits of "title + gap + text" split into title edits and text edits (text offsets rebased)."""
+    offset = title_len + len(_TITLE_GAP)
+    title_edits = [e for e in edits if e.end <= title_len]
+    text_edits = [
+        Edit(e.start - offset, e.end - offset, e.original, e.restored, e.confidence, e.kind)
+        for e in edits
+        if e.start >= offset
+    ]
+    return title_edits, text_edits
+
+
+class Enricher:
+    """Loads the restorer and the NER model once, then enriches articles in batches.
+
+    ``enrich_many(articles)`` takes article dicts as made by ``workers.articles.normalise_article``
+    and returns, per article and in order, an enriched event dict (schema ``enriched.v1``) or a
+    ``Rejected`` (kind ``processing_error`` or ``not_english``); one bad article never fails the rest.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, restorer=None, extractor=None):
+        self.settings = settings or get_settings()
+        if restorer is None:
+            from workers.restoration import default_restorer
+
+            restorer = default_restorer()
+        if extractor is None:
+            from workers.entities import EntityExtractor
+
+            extractor = EntityExtractor(self.settings.spacy_model, batch_size=self.settings.batch_size)
+        self.restorer = restorer
+        self.extractor = extractor
+        self.versions = {"unspun": __version__, "spacy_model": str(extractor.version)}
+        self.versions.update({k: str(v) for k, v in getattr(restorer, "version", {}).items()})
+        self.versions.setdefault("spinner_table", "unknown")
+        detect_language("warm up the language identifier with a sentence long enough to be classified")
+        self.ready = True
+
+    def _restore(self, article: dict[str, Any]) -> tuple[Restoration, list[Edit], list[Edit], str, str]:
+        title = article.get("title") or ""
+        joined = f"{title}{_TITLE_GAP}{article['text']}" if title else article["text"]
+        result = self.restorer.restore(joined)
+        if not title:
+            return result, [], list(result.edits), "", result.text
+        title_edits, text_edits = _split_edits(result.edits, len(title))
+        from workers.restoration import apply_edits
+
+        return result, title_edits, text_edits, apply_edits(title, title_edits), apply_edits(article["text"], text_edits)
+
+    def enrich_many(self, articles: Sequence[dict[str, Any]], received_at: Sequence[float] | None = None) -> list[dict | Rejected]:
+        """Enrich a batch; see the class docstring. ``received_at``: per article, seconds since the epoch."""
+        received_at = list(received_at) if received_at is not None else [time.time()] * len(articles)
+        results: list[dict | Rejected | None] = [None] * len(articles)
+        pending: list[tuple[int, dict, str]] = []  # (index, partial event, restored text) awaiting NER
+        for i, article in enumerate(articles):
+            try:
+                event = self._restore_one(article, received_at[i])
+            except Rejected as r:
+                results[i] = r
+            except Exception as e:  # a poison article must not stop the batch
+                log.exception("restoration failed for article %s", article.get("id"))
+                results[i] = Rejected("processing_error", f"restoration failed: {type(e).__name__}: {e}", article.get("id"), type(e).__name__)
+            else:
+                pending.append((i, event, event["restored_text"]))
+        self._add_entities(pending, results)
+        return results  # type: ignore[return-value]
+
+    def _restore_one(self, article: dict[str, Any], received: float) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        language = detect_language(article["text"])
+        if language != "en":
+            if self.settings.non_english_policy == "reject":
+                raise Rejected("not_english", f"text is in language '{language}', not English (UNSPUN_NON_ENGLISH_POLICY=reject)", article["id"])
+            title = article.get("title")
+            restored_title, title_edits, text_edits, restored_text, spin = title, [], [], article["text"], 0.0
+        else:
+            result, title_edits, text_edits, restored_title, restored_text = self._restore(article)
+            spin = float(result.spin_score)
+            title = article.get("title")
+            if title is None:
+                restored_title = None
+        restore_ms = (time.perf_counter() - t0) * 1000
+        return {
+            "schema": EVENT_SCHEMA,
+            "id": article["id"],
+            "title": title,
+            "restored_title": restored_title,
+            "text": article["text"],
+            "restored_text": restored_text,
+            "edits": [e.to_dict() for e in text_edits],
+            "title_edits": [e.to_dict() for e in title_edits],
+            "spin_score": round(min(1.0, max(0.0, spin)), 4),
+            "language": language,
+            "entities": [],
+            "entity_summary": [],
+            "url": article.get("url"),
+            "source": article.get("source"),
+            "published_at": article.get("published_at"),
+            "latency_ms": {"restore": round(restore_ms, 3), "ner": 0.0, "total": 0.0},
+            "received_at": utc_iso(received),
+            "emitted_at": "",
+            "versions": self.versions,
+            "meta": article.get("meta") or {},
+            "_received": received,
+            "_edits": text_edits,
+        }
+
+    def _add_entities(self, pending: list[tuple[int, dict, str]], results: list) -> None:
+        from workers.entities import locate, summarise
+
+        english = [(i, ev, t) for i, ev, t in pending if ev["language"] == "en"]
+        t0 = time.perf_counter()
+        try:
+            mentions_per_text = self.extractor.extract_many([t for _, _, t in english])
+        except Exception:  # find the poison article: run them one by one
+            log.exception("batch NER failed; retrying article by article")
+            mentions_per_text = []
+            for i, ev, t in english:
+                try:
+                    mentions_per_text.append(self.extractor.extract_many([t])[0])
+                except Exception as e:
+                    mentions_per_text.append(e)
+        ner_ms = (time.perf_counter() - t0) * 1000
+        total_chars = sum(len(t) for _, _, t in english) or 1
+        by_index = {i: m for (i, _, _), m in zip(english, mentions_per_text)}
+        for i, ev, t in pending:
+            mentions = by_index.get(i, [])
+            if isinstance(mentions, Exception):
+                e = mentions
+                results[i] = Rejected("processing_error", f"entity extraction failed: {type(e).__name__}: {e}", ev["id"], type(e).__name__)
+                continue
+            try:
+                located = locate(mentions, OffsetMap(ev.pop("_edits")), ev["text"])
+                ev["entities"] = [m.to_dict() for m in located]
+                ev["entity_summary"] = summarise(located)
+            except Exception as e:
+                log.exception("entity mapping failed for article %s", ev["id"])
+                results[i] = Rejected("processing_error", f"entity mapping failed: {type(e).__name__}: {e}", ev["id"], type(e).__name__)
+                continue
+            # Batch NER time is shared out by text length: the per-article cost it stands for.
+            ev["latency_ms"]["ner"] = round(ner_ms * len(t) / total_chars, 3) if i in by_index else 0.0
+            received = ev.pop("_received")
+            now = time.time()
+            ev["latency_ms"]["total"] = round(max(0.0, (now - received) * 1000), 3)
+            ev["emitted_at"] = utc_iso(now)
+            results[i] = ev
