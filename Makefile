@@ -1,0 +1,37 @@
+# Set-up and everyday commands. `make demo` and `make test` work on a fresh machine with python3.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Debian packages the tests need: promtool and a Prometheus server, Chromium for the HTML view.
+TEST_DEBS := prometheus chromium
+
+.PHONY: setup setup-test demo test bench eval clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+setup-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi; \
+	else echo "note: not root or no apt-get; install Debian packages by hand: $(TEST_DEBS)"; fi
+
+demo: setup
+	$(BIN)/unspun demo
+
+test: setup-test
+	$(BIN)/python -m pytest -q
+
+bench: setup-test
+	$(BIN)/python bench/run.py --quick
+
+eval: setup-test
+	$(BIN)/unspun eval --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
