@@ -1,0 +1,46 @@
+"""Reading article files for `unspun produce` and `unspun restore`."""
+
+import io
+
+import pytest
+
+from workers.articles import derive_id
+from workers.inputs import InputError, read_articles
+
+
+def test_txt_first_line_is_the_title(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_text("\ufeffHeadline here\n\nFirst paragraph.\n\nSecond.\n", encoding="utf-8")
+    [article] = read_articles([str(p)])
+    assert article["title"] == "Headline here"
+    assert article["text"] == "First paragraph.\n\nSecond."
+    assert article["id"] == derive_id("Headline here", "First paragraph.\n\nSecond.")
+
+
+def test_json_object_list_and_jsonl(tmp_path):
+    (tmp_path / "one.json").write_text('{"id": "x", "text": "a"}')
+    (tmp_path / "many.json").write_text('[{"text": "b"}, {"text": "c", "title": "t"}]')
+    (tmp_path / "lines.jsonl").write_text('{"text": "d"}\n\n{"id": "e", "text": "e"}\n')
+    got = list(read_articles([str(tmp_path / n) for n in ("one.json", "many.json", "lines.jsonl")]))
+    assert [a["text"] for a in got] == ["a", "b", "c", "d", "e"]
+    assert got[0]["id"] == "x" and got[4]["id"] == "e"
+    assert all(a["id"] for a in got)
+
+
+def test_stdin_json_lines_and_text(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "a"}\n{"text": "b"}\n'))
+    assert [a["text"] for a in read_articles(["-"])] == ["a", "b"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("Title\nBody"))
+    assert list(read_articles(["-"]))[0]["title"] == "Title"
+
+
+def test_errors_name_the_file_and_line(tmp_path):
+    with pytest.raises(InputError, match="missing.txt"):
+        list(read_articles([str(tmp_path / "missing.txt")]))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\nnot json\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2"):
+        list(read_articles([str(bad)]))
+    (tmp_path / "list.jsonl").write_text("[1]\n")
+    with pytest.raises(InputError, match="expected a JSON object"):
+        list(read_articles([str(tmp_path / "list.jsonl")]))
