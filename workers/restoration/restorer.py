@@ -1,0 +1,469 @@
+"""The restorer: spun article in, likely original wording and the edits that produce it out.
+
+Steps for one text (see ``Restorer.restore``):
+
+1. Leftover spintax groups ("{that a}") become edits of kind ``spintax``.
+2. Every token span whose normalised tokens are a spun form of the spinner table is a candidate span;
+   its options are the table originals, inflected like the spun form (``table.py``).
+3. Article-level evidence: the naive-Bayes log-likelihood ratio of the article's table forms
+   (``priors.py``) gives ``spin_score``, the calibrated probability the article was spun.
+4. Each option gets a prior log-odds ``log(pi * rho * w) - log(1 - pi * rho * m)`` (``pi``: spin score
+   without the span's own evidence) plus the n-gram log-probability gain of the window
+   (2 tokens left, the variant, 2 tokens right) over keeping the span (``ngram.py``).
+5. Interacting spans (overlapping or within 2 tokens) are decided jointly: all combinations of their
+   plausible options are scored over one window and the best is taken; an edit's posterior is its
+   marginal over the combinations, calibrated to a confidence (``calibration.py``).
+6. Edits with confidence >= ``threshold`` are applied; the restored text copies the spun span's
+   capitalisation (``casing.py``). Name parts are restored only inside a capitalised name whose spun
+   form is unknown to the corpus; common words used as capitalised names are penalised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import product
+from typing import Any, NamedTuple, Sequence
+
+from workers.restoration.calibration import Calibration, sigmoid
+from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
+from workers.restoration.edits import Edit, apply_edits
+from workers.restoration.priors import FormInfo, form_info, unchanged_llr
+from workers.restoration.spintax import find_spintax
+from workers.restoration.table import SpinnerTable, default_table
+from workers.restoration.tokens import Token, tokenize
+
+log = logging.getLogger(__name__)
+
+LN10 = math.log(10.0)
+RESTORER_VERSION = "1"
+NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
+MAX_OPTIONS = 3  # per span, after pruning
+MAX_COMBOS = 96  # per group of interacting spans
+MIN_POSTERIOR = 1e-3  # options below this independent posterior are dropped before joint decoding
+
+
+@dataclass
+class Restoration:
+    """Result of ``Restorer.restore``.
+
+    ``text``: the restored text; ``edits``: applied edits, ordered and non-overlapping, offsets into
+    the input (``apply_edits(input, edits) == text``); ``spin_score``: probability in [0, 1] that the
+    input was spun; ``rejected``: proposed edits below the threshold (same shape, not applied);
+    ``n_tokens``: tokens in the input; ``n_candidates``: candidate spans considered; ``llr``: the
+    article log-likelihood ratio (nats) behind ``spin_score``.
+    """
+
+    text: str
+    edits: list[Edit]
+    spin_score: float
+    rejected: list[Edit] = field(default_factory=list)
+    n_tokens: int = 0
+    n_candidates: int = 0
+    llr: float = 0.0
+
+
+class _Option(NamedTuple):
+    toks: tuple[str, ...]
+    surface: str
+    kind: str
+    bonus: float
+
+
+class _Span(NamedTuple):
+    i: int
+    j: int
+    key: tuple[str, ...]
+    options: list[_Option]
+
+
+class _NullModel:
+    """Stand-in when no n-gram model is available: every token scores the same, every count is 0."""
+
+    total = 1
+    version = "none"
+
+    def count(self, tokens: Sequence[str]) -> int:
+        return 0
+
+    def logprob(self, tokens: Sequence[str], start: int = 0) -> float:
+        return -6.0 * max(0, len(tokens) - max(0, start))
+
+
+def _load_model():
+    try:
+        from workers.restoration.ngram import default_model
+
+        return default_model()
+    except Exception as exc:  # missing module or data file: degrade to no context model
+        log.warning("n-gram model unavailable (%s); restoring without context model", exc)
+        return _NullModel()
+
+
+def _score_many(model, windows: list[list[str]], starts: list[int]) -> list[float]:
+    if not windows:
+        return []
+    fn = getattr(model, "score_many", None)
+    if fn is not None:
+        return fn(windows, starts)
+    return [model.logprob(w, s) for w, s in zip(windows, starts)]
+
+
+class Restorer:
+    """Restores spun text with the spinner table and the n-gram context model.
+
+    ``table``: a ``SpinnerTable`` (default: the shipped table plus ``extra_tables``);
+    ``model``: an n-gram model with ``count``/``logprob`` (default: ``ngram.default_model()``);
+    ``threshold``: edits with calibrated confidence below it are not applied (0..1);
+    ``calibration``: parameters (default: ``data/calibration.json``).
+    """
+
+    def __init__(
+        self,
+        table: SpinnerTable | None = None,
+        model: Any = None,
+        threshold: float = 0.5,
+        calibration: Calibration | None = None,
+        extra_tables: Sequence[str] | None = None,
+    ):
+        self.table = table if table is not None else default_table(extra_tables)
+        self.model = model if model is not None else _load_model()
+        self.cal = calibration if calibration is not None else Calibration.load()
+        self.threshold = threshold
+        self._forms: dict[tuple[str, ...], FormInfo] = {}
+        self._lengths: dict[str, tuple[int, ...]] = {}
+        for k in list(self.table.reverse) + list(self.table.forward):
+            self._lengths.setdefault(k[0], ())
+        lens: dict[str, set[int]] = {}
+        for k in list(self.table.reverse) + list(self.table.forward):
+            lens.setdefault(k[0], set()).add(len(k))
+        self._lengths = {w: tuple(sorted(s, reverse=True)) for w, s in lens.items()}
+        self._unchanged = unchanged_llr(self.cal.rho)
+
+    @property
+    def version(self) -> dict:
+        """Versions of the parts: restorer code, table hash, model version, calibration source."""
+        return {
+            "restorer": RESTORER_VERSION,
+            "table": self.table.version,
+            "model": str(getattr(self.model, "version", "unknown")),
+            "calibration": self.cal.fitted_on,
+            "threshold": self.threshold,
+        }
+
+    # ------------------------------------------------------------------ public
+    def restore(self, text: str) -> Restoration:
+        """Restore ``text``; never raises for a ``str`` (on an internal error the text is returned
+        unchanged with no edits and the error is logged). Offsets are Python string indices."""
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        try:
+            return self._restore(text)
+        except Exception:  # pragma: no cover - safety net, the pipeline must not stop on one article
+            log.exception("restoration failed; text passed through unchanged")
+            return Restoration(text=text, edits=[], spin_score=0.0)
+
+    def form(self, key: tuple[str, ...]) -> FormInfo:
+        """Cached prior facts of a spun form (see ``priors.form_info``)."""
+        f = self._forms.get(key)
+        if f is None:
+            f = form_info(key, self.table, self.model, self.cal.rho)
+            if len(self._forms) > 500_000:
+                self._forms.clear()
+            self._forms[key] = f
+        return f
+
+    # ------------------------------------------------------------------ internals
+    def _restore(self, text: str) -> Restoration:
+        groups = find_spintax(text)
+        spintax_edits = [
+            Edit(g.start, g.end, text[g.start : g.end], g.restored(text), 0.99, "spintax") for g in groups
+        ]
+        toks, locked = self._tokens(text, groups)
+        n = [t.norm for t in toks]
+        N = len(toks)
+
+        # candidate spans and article evidence (greedy longest match for the evidence)
+        spans_raw: list[tuple[int, int, tuple[str, ...]]] = []
+        llr = 0.0
+        evid: dict[int, float] = {}
+        covered_to = 0
+        reverse, forward, lengths = self.table.reverse, self.table.forward, self._lengths
+        for i in range(N):
+            ls = lengths.get(n[i])
+            if not ls:
+                continue
+            took = False
+            for L in ls:
+                if i + L > N:
+                    continue
+                key = tuple(n[i : i + L])
+                in_rev = key in reverse
+                if in_rev and not any(locked[i : i + L]):
+                    spans_raw.append((i, i + L, key))
+                if i >= covered_to and not took:
+                    if in_rev:
+                        e = self.form(key).llr
+                        llr += e
+                        evid[len(spans_raw) - 1] = e
+                        covered_to, took = i + L, True
+                    elif key in forward:
+                        llr += self._unchanged
+                        covered_to, took = i + L, True
+        spin = self.cal.doc_score(llr, N)
+
+        spans = self._options(text, toks, n, spans_raw, llr, evid)
+        chosen = self._decide(n, spans)
+
+        edits: list[Edit] = []
+        rejected: list[Edit] = []
+        for (sp, opt, p) in chosen:
+            a, b = toks[sp.i].start, toks[sp.j - 1].end
+            orig = text[a:b]
+            restored = copy_case(orig, opt.surface)
+            if restored == orig:
+                continue
+            conf = self.cal.edit_confidence(p)
+            e = Edit(a, b, orig, restored, conf, opt.kind)  # type: ignore[arg-type]
+            (edits if conf >= self.threshold else rejected).append(e)
+        edits = sorted(edits + spintax_edits, key=lambda e: e.start)
+        return Restoration(
+            text=apply_edits(text, edits),
+            edits=edits,
+            spin_score=spin,
+            rejected=rejected,
+            n_tokens=N,
+            n_candidates=len(spans),
+            llr=llr,
+        )
+
+    @staticmethod
+    def _tokens(text: str, groups) -> tuple[list[Token], list[bool]]:
+        """Tokens for matching and scoring: format characters (zero-width etc.) dropped, spintax
+        braces and unused options dropped, tokens of the kept option locked."""
+        toks = tokenize(text)
+        if not groups and all(len(t.text) > 1 or unicodedata.category(t.text) != "Cf" for t in toks):
+            return toks, [False] * len(toks)
+        out: list[Token] = []
+        locked: list[bool] = []
+        gi = 0
+        for t in toks:
+            if len(t.text) == 1 and unicodedata.category(t.text) == "Cf":
+                continue
+            while gi < len(groups) and groups[gi].end <= t.start:
+                gi += 1
+            if gi < len(groups) and groups[gi].start <= t.start < groups[gi].end:
+                g = groups[gi]
+                if g.keep_start <= t.start and t.end <= g.keep_end:
+                    out.append(t)
+                    locked.append(True)
+                continue
+            out.append(t)
+            locked.append(False)
+        return out, locked
+
+    def _context(self, text: str, toks: list[Token]) -> tuple[list[bool], list[bool]]:
+        """Per token: sentence-initial, and inside a title-case or all-caps line (headline)."""
+        N = len(toks)
+        init = [False] * N
+        for i, t in enumerate(toks):
+            if i == 0:
+                init[i] = True
+                continue
+            p = toks[i - 1]
+            init[i] = p.text in SENTENCE_END or "\n" in text[p.end : t.start]
+        head = [False] * N
+        i = 0
+        while i < N:
+            j = i + 1
+            while j < N and "\n" not in text[toks[j - 1].end : toks[j].start]:
+                j += 1
+            words = [t.text for t in toks[i:j] if t.text[:1].isalpha() and len(t.text) > 3]
+            if len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.75 * len(words):
+                for k in range(i, j):
+                    head[k] = True
+            i = j
+        return init, head
+
+    def _options(self, text, toks, n, spans_raw, llr, evid) -> list[_Span]:
+        if not spans_raw:
+            return []
+        init, head = self._context(text, toks)
+        cal = self.cal
+        rho = cal.rho
+        N = len(toks)
+        spans: list[_Span] = []
+        for idx, (i, j, key) in enumerate(spans_raw):
+            f = self.form(key)
+            pi = cal.doc_score(llr - evid.get(idx, 0.0), N)
+            keep_p = 1 - pi * rho * f.is_original
+            first = toks[i].text
+            cap = is_capitalised(first)
+            midcap = cap and not init[i] and not head[i]
+            prev_cap = i > 0 and is_capitalised(toks[i - 1].text) and toks[i - 1].text[:1].isalpha()
+            next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
+            opts: list[_Option] = []
+            for c, otoks in f.candidates:
+                if not otoks:
+                    continue
+                bonus = math.log(max(1e-12, pi * rho * c.weight)) - math.log(max(1e-12, keep_p))
+                orig_cap = c.original[:1].isupper()
+                if c.kind == "name":
+                    if not cap or not (next_cap or (prev_cap and not init[i - 1] if i > 0 else False) or prev_cap):
+                        continue
+                    nb = (n[i - 1],) + key if prev_cap and i > 0 else key + ((n[j],) if j < N else ())
+                    if len(nb) > len(key) and self.model.count(nb) > 0:
+                        continue  # the spun name is a real name in the corpus
+                elif orig_cap and not cap:
+                    continue  # "wall road" is not the street
+                elif midcap and not orig_cap and case_pattern(text[toks[i].start : toks[j - 1].end]) != "upper":
+                    bonus -= NAME_PENALTY
+                opts.append(_Option(otoks, c.original, c.kind, bonus))
+            if opts:
+                spans.append(_Span(i, j, key, opts))
+        return spans
+
+    def _decide(self, n: list[str], spans: list[_Span]) -> list[tuple[_Span, _Option, float]]:
+        """Choose options jointly per group of interacting spans; returns (span, option, posterior)
+        for the spans whose best choice is an option rather than keeping the text."""
+        if not spans:
+            return []
+        lmw = self.cal.lm_weight * LN10
+        model = self.model
+        # pass 1: independent windows
+        windows: list[list[str]] = []
+        starts: list[int] = []
+        for sp in spans:
+            left = n[max(0, sp.i - 2) : sp.i]
+            right = n[sp.j : sp.j + 2]
+            windows.append(left + n[sp.i : sp.j] + right)
+            starts.append(len(left))
+            for o in sp.options:
+                windows.append(left + list(o.toks) + right)
+                starts.append(len(left))
+        scores = _score_many(model, windows, starts)
+        pruned: list[_Span] = []
+        k = 0
+        for sp in spans:
+            keep = scores[k] * lmw
+            k += 1
+            vals = []
+            for o in sp.options:
+                vals.append(scores[k] * lmw + o.bonus)
+                k += 1
+            mx = max([keep] + vals)
+            z = math.exp(keep - mx) + sum(math.exp(v - mx) for v in vals)
+            ranked = sorted(
+                ((math.exp(v - mx) / z, o) for v, o in zip(vals, sp.options)), key=lambda t: -t[0]
+            )
+            opts = [o for p, o in ranked[:MAX_OPTIONS] if p >= MIN_POSTERIOR]
+            if opts:
+                pruned.append(_Span(sp.i, sp.j, sp.key, opts))
+        if not pruned:
+            return []
+
+        # groups of interacting spans
+        groups: list[list[_Span]] = []
+        end = -10
+        for sp in sorted(pruned, key=lambda s: (s.i, s.j)):
+            if groups and sp.i <= end + 2:
+                groups[-1].append(sp)
+                end = max(end, sp.j)
+            else:
+                groups.append([sp])
+                end = sp.j
+        # pass 2: joint windows per group
+        jobs: list[tuple[list[_Span], list[tuple[int, ...]]]] = []
+        windows, starts = [], []
+        for g in groups:
+            combos = self._combos(g)
+            if len(combos) > MAX_COMBOS:
+                g2 = [_Span(s.i, s.j, s.key, s.options[:1]) for s in g]
+                combos = self._combos(g2)
+                if len(combos) > MAX_COMBOS:
+                    for s in g2:  # too dense: decide span by span
+                        jobs.append(([s], [(0,), (1,)]))
+                        self._windows(n, [s], [(0,), (1,)], windows, starts)
+                    continue
+                g = g2
+            jobs.append((g, combos))
+            self._windows(n, g, combos, windows, starts)
+        scores = _score_many(model, windows, starts)
+        out: list[tuple[_Span, _Option, float]] = []
+        k = 0
+        for g, combos in jobs:
+            vals = []
+            for c in combos:
+                v = scores[k] * lmw + sum(g[s].options[ci - 1].bonus for s, ci in enumerate(c) if ci)
+                vals.append(v)
+                k += 1
+            mx = max(vals)
+            ws = [math.exp(v - mx) for v in vals]
+            z = sum(ws)
+            best = combos[vals.index(mx)]
+            for s, ci in enumerate(best):
+                if ci:
+                    p = sum(w for w, c in zip(ws, combos) if c[s] == ci) / z
+                    out.append((g[s], g[s].options[ci - 1], p))
+        # a span may appear in two groups only when split; keep non-overlapping, best first
+        out.sort(key=lambda t: t[0].i)
+        res: list[tuple[_Span, _Option, float]] = []
+        last = -1
+        for t in out:
+            if t[0].i >= last:
+                res.append(t)
+                last = t[0].j
+        return res
+
+    @staticmethod
+    def _combos(g: list[_Span]) -> list[tuple[int, ...]]:
+        """All non-overlapping assignments (0 = keep, k = option k) of a group's spans."""
+        combos: list[tuple[int, ...]] = []
+        ranges = [range(len(s.options) + 1) for s in g]
+        total = 1
+        for r in ranges:
+            total *= len(r)
+            if total > 50 * MAX_COMBOS:
+                return [()] * (MAX_COMBOS + 1)
+        for c in product(*ranges):
+            last = -1
+            ok = True
+            for s, ci in zip(g, c):
+                if ci:
+                    if s.i < last:
+                        ok = False
+                        break
+                    last = s.j
+            if ok:
+                # overlap with an earlier chosen span that starts before and ends after s.i
+                combos.append(c)
+        return combos
+
+    @staticmethod
+    def _windows(n, g, combos, windows, starts) -> None:
+        a = min(s.i for s in g)
+        b = max(s.j for s in g)
+        left = n[max(0, a - 2) : a]
+        right = n[b : b + 2]
+        for c in combos:
+            seq = list(left)
+            pos = a
+            for s, ci in sorted(zip(g, c), key=lambda t: t[0].i):
+                if not ci:
+                    continue
+                seq.extend(n[pos : s.i])
+                seq.extend(s.options[ci - 1].toks)
+                pos = s.j
+            seq.extend(n[pos:b])
+            seq.extend(right)
+            windows.append(seq)
+            starts.append(len(left))
+
+
+@lru_cache(maxsize=1)
+def default_restorer() -> Restorer:
+    """The process-wide restorer with the shipped table, model and calibration (loaded once)."""
+    return Restorer()

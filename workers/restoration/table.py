@@ -1,0 +1,298 @@
+"""The spinner table: loading, inflection and the forward/reverse indexes.
+
+Reads every ``*.tsv`` file of a table directory (format in ``data/README.md``), expands each entry
+into its inflected forms with lemminflect, and builds two indexes keyed by token tuples
+(``tokens.norms``):
+
+- ``reverse``: spun form -> candidate originals (used by the restorer);
+- ``forward``: original form -> substitutes (used by the spinner emulation).
+
+Data: ``data/spinner_table/*.tsv`` written for this project, plus optional extra tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, NamedTuple, Sequence
+
+from workers.restoration.tokens import norms
+
+DEFAULT_TABLE_DIR = Path(__file__).parent / "data" / "spinner_table"
+KINDS = ("word", "phrase", "grammar", "name", "number")
+POS_VALUES = ("VERB", "NOUN", "ADJ", "X")
+_VERB_TAGS = ("VBD", "VBN", "VBG", "VBZ")
+_ADJ_TAGS = ("JJR", "JJS")
+
+
+class Candidate(NamedTuple):
+    """One possible original behind a spun form.
+
+    ``original``: surface form to restore (table case, inflected like the spun form);
+    ``kind``: table part (file-name prefix); ``weight``: probability in (0, 1] that the spinner
+    picks this spun form when it rewrites this original (1 / number of substitutes of the entry,
+    summed when several entries give the same pair); ``tag``: inflection tag ("" for base form).
+    """
+
+    original: str
+    kind: str
+    weight: float
+    tag: str
+
+
+class Substitute(NamedTuple):
+    """One form a spinner may put in place of an original: ``text``, ``kind`` and ``weight``."""
+
+    text: str
+    kind: str
+    weight: float
+
+
+class TableFormatError(ValueError):
+    """A table line does not follow format v1 (see ``data/README.md``)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One table line: ``original``, its ``substitutes`` (base forms), ``pos`` and ``kind``;
+    ``source`` is "file:line" for messages."""
+
+    original: str
+    substitutes: tuple[str, ...]
+    pos: str
+    kind: str
+    source: str = ""
+
+
+@dataclass
+class SpinnerTable:
+    """A loaded spinner table.
+
+    ``reverse``: {spun token tuple: [Candidate, ...]}; ``forward``: {original token tuple:
+    [Substitute, ...]}; ``originals``: {original token tuple: (surface, kind)} for every inflected
+    original; ``max_len``: longest key in tokens; ``version``: 12-hex-digit hash of the files'
+    bytes; ``problems``: format problems found (lines skipped), as "file:line: message".
+    """
+
+    entries: list[Entry]
+    reverse: dict[tuple[str, ...], list[Candidate]] = field(default_factory=dict)
+    forward: dict[tuple[str, ...], list[Substitute]] = field(default_factory=dict)
+    max_len: int = 1
+    version: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def without(self, originals: Iterable[str]) -> "SpinnerTable":
+        """A copy whose entries with these (lower-cased) originals are removed (for evaluation)."""
+        drop = {o.lower() for o in originals}
+        kept = [e for e in self.entries if e.original.lower() not in drop]
+        t = build_table(kept, version=self.version + "-w" + str(len(self.entries) - len(kept)))
+        t.problems = list(self.problems)
+        return t
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def kind_of(path: Path) -> str:
+    """Edit kind of a table file: its name up to the first ``_`` or ``.`` ("word_verbs.tsv" -> "word").
+    Unknown prefixes map to "word"."""
+    stem = path.name.split(".", 1)[0].split("_", 1)[0].lower()
+    return stem if stem in KINDS else "word"
+
+
+def parse_lines(lines: Iterable[str], kind: str, source: str = "") -> tuple[list[Entry], list[str]]:
+    """Parse table lines into entries; returns (entries, problems). Bad lines are skipped, not raised."""
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for n, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n").lstrip("\ufeff")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        cols = line.split("\t")
+        if len(cols) == 2:
+            cols.append("X")
+            problems.append(f"{source}:{n}: no pos column, taken as X")
+        if len(cols) != 3:
+            problems.append(f"{source}:{n}: expected 3 tab-separated columns, got {len(cols)}")
+            continue
+        orig, subs, pos = cols[0].strip(), cols[1], cols[2].strip().upper()
+        if pos not in POS_VALUES:
+            problems.append(f"{source}:{n}: unknown pos {pos!r}, taken as X")
+            pos = "X"
+        sub_list = tuple(dict.fromkeys(s.strip() for s in subs.split("|") if s.strip() and s.strip() != orig))
+        if not orig or not norms(orig):
+            problems.append(f"{source}:{n}: empty original")
+            continue
+        if not sub_list:
+            problems.append(f"{source}:{n}: no substitutes")
+            continue
+        entries.append(Entry(orig, sub_list, pos, kind, f"{source}:{n}"))
+    return entries, problems
+
+
+def table_files(table_dir: Path | str | None = None, extra: Sequence[Path | str] = ()) -> list[Path]:
+    """The ``*.tsv`` files of the table directory (sorted) followed by the extra tables (files or dirs)."""
+    d = Path(table_dir) if table_dir is not None else DEFAULT_TABLE_DIR
+    files = sorted(d.glob("*.tsv")) if d.is_dir() else ([d] if d.is_file() else [])
+    for x in extra:
+        p = Path(x)
+        files.extend(sorted(p.glob("*.tsv")) if p.is_dir() else [p] if p.is_file() else [])
+    return files
+
+
+def extra_tables_from_env() -> list[Path]:
+    """Paths listed in ``UNSPUN_EXTRA_TABLES`` (``os.pathsep``- or comma-separated)."""
+    raw = os.environ.get("UNSPUN_EXTRA_TABLES", "")
+    return [Path(p) for p in raw.replace(",", os.pathsep).split(os.pathsep) if p.strip()]
+
+
+# --------------------------------------------------------------------------- inflection
+
+
+def _inflect_word(word: str, tag: str, upos: str) -> tuple[str, ...]:
+    from lemminflect import getInflection
+
+    lower = word.lower()
+    if not lower.isalpha():
+        return ()
+    forms = getInflection(lower, tag=tag, inflect_oov=True) or ()
+    out = tuple(_copy_case(word, f) for f in forms)
+    return out
+
+
+def _lexicon_forms(word: str, upos: str) -> dict[str, tuple[str, ...]]:
+    from lemminflect import getAllInflections
+
+    return getAllInflections(word.lower(), upos=upos) or {}
+
+
+def _copy_case(model: str, word: str) -> str:
+    if model[:1].isupper() and not model.isupper():
+        return word[:1].upper() + word[1:]
+    if model.isupper() and len(model) > 1:
+        return word.upper()
+    return word
+
+
+def _replace_word(phrase: str, index: int, form: str) -> str:
+    parts = phrase.split(" ")
+    parts[index] = form
+    return " ".join(parts)
+
+
+def inflections(entry: Entry) -> list[tuple[str, str, list[str]]]:
+    """All (tag, original form, [substitute forms]) of an entry, the base form first with tag "".
+
+    VERB inflects the first word of both sides (VBD, VBN, VBG, VBZ); NOUN pluralises the last word
+    (NNS); ADJ adds comparative and superlative (JJR, JJS) of single-word adjectives only when both
+    sides have them in the lexicon; X is literal.
+    """
+    out = [("", entry.original, list(entry.substitutes))]
+    if entry.pos == "VERB":
+        for tag in _VERB_TAGS:
+            first = entry.original.split(" ")[0]
+            oforms = _inflect_word(first, tag, "VERB")
+            if not oforms:
+                continue
+            subs: list[str] = []
+            for s in entry.substitutes:
+                sfirst = s.split(" ")[0]
+                for f in _inflect_word(sfirst, tag, "VERB"):
+                    subs.append(_replace_word(s, 0, f))
+            out.append((tag, _replace_word(entry.original, 0, oforms[0]), subs))
+    elif entry.pos == "NOUN":
+        last_i = len(entry.original.split(" ")) - 1
+        olast = entry.original.split(" ")[-1]
+        oforms = [f for f in _inflect_word(olast, "NNS", "NOUN") if f.lower() != olast.lower()] or list(
+            _inflect_word(olast, "NNS", "NOUN")
+        )
+        if oforms:
+            subs = []
+            for s in entry.substitutes:
+                words = s.split(" ")
+                slast = words[-1]
+                sforms = [f for f in _inflect_word(slast, "NNS", "NOUN") if f.lower() != slast.lower()]
+                for f in sforms[:1]:
+                    subs.append(_replace_word(s, len(words) - 1, f))
+            out.append(("NNS", _replace_word(entry.original, last_i, oforms[0]), subs))
+    elif entry.pos == "ADJ" and " " not in entry.original:
+        olex = _lexicon_forms(entry.original, "ADJ")
+        for tag in _ADJ_TAGS:
+            if tag not in olex:
+                continue
+            subs = []
+            for s in entry.substitutes:
+                if " " in s:
+                    continue
+                slex = _lexicon_forms(s, "ADJ")
+                if tag in slex:
+                    subs.append(_copy_case(s, slex[tag][0]))
+            if subs:
+                out.append((tag, _copy_case(entry.original, olex[tag][0]), subs))
+    return out
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_table(entries: list[Entry], version: str = "") -> SpinnerTable:
+    """Index entries forwards and backwards (see ``SpinnerTable``)."""
+    reverse: dict[tuple[str, ...], dict[tuple[str, str, str], float]] = {}
+    forward: dict[tuple[str, ...], dict[tuple[str, str], float]] = {}
+    for e in entries:
+        for tag, orig, subs in inflections(e):
+            okey = tuple(norms(orig))
+            if not okey or not subs:
+                continue
+            w = 1.0 / len(e.substitutes)
+            fwd = forward.setdefault(okey, {})
+            for s in subs:
+                skey = tuple(norms(s))
+                if not skey or skey == okey:
+                    continue
+                fwd[(s, e.kind)] = fwd.get((s, e.kind), 0.0) + w
+                rev = reverse.setdefault(skey, {})
+                rev[(orig, e.kind, tag)] = min(1.0, rev.get((orig, e.kind, tag), 0.0) + w)
+    t = SpinnerTable(entries=entries, version=version)
+    t.reverse = {k: [Candidate(o, kd, w, tg) for (o, kd, tg), w in v.items()] for k, v in reverse.items()}
+    t.forward = {k: [Substitute(s, kd, w) for (s, kd), w in v.items()] for k, v in forward.items()}
+    t.max_len = max([len(k) for k in t.reverse] + [len(k) for k in t.forward] + [1])
+    return t
+
+
+def load_table(table_dir: Path | str | None = None, extra: Sequence[Path | str] = ()) -> SpinnerTable:
+    """Load and index the table directory (default ``data/spinner_table``) plus ``extra`` tables.
+
+    Never raises for malformed lines (they are skipped and listed in ``problems``); an empty or
+    missing directory gives an empty table. ``version`` hashes the files' names and bytes.
+    """
+    h = hashlib.sha256()
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for f in table_files(table_dir, extra):
+        data = f.read_bytes()
+        h.update(f.name.encode() + b"\0" + data)
+        es, ps = parse_lines(data.decode("utf-8", errors="replace").splitlines(), kind_of(f), f.name)
+        entries.extend(es)
+        problems.extend(ps)
+    t = build_table(entries, version=h.hexdigest()[:12])
+    t.problems = problems
+    return t
+
+
+@lru_cache(maxsize=4)
+def _cached(table_dir: str, extra: tuple[str, ...]) -> SpinnerTable:
+    return load_table(table_dir, extra)
+
+
+def default_table(extra: Sequence[Path | str] | None = None) -> SpinnerTable:
+    """The shipped table plus ``extra`` (default: ``UNSPUN_EXTRA_TABLES``), loaded once per process."""
+    if extra is None:
+        extra = extra_tables_from_env()
+    return _cached(str(DEFAULT_TABLE_DIR), tuple(str(p) for p in extra))
