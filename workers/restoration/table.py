@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -242,47 +243,92 @@ def inflections(entry: Entry) -> list[tuple[str, str, list[str]]]:
 
 
 def build_table(entries: list[Entry], version: str = "") -> SpinnerTable:
-    """Index entries forwards and backwards (see ``SpinnerTable``)."""
-    reverse: dict[tuple[str, ...], dict[tuple[str, str, str], float]] = {}
-    forward: dict[tuple[str, ...], dict[tuple[str, str], float]] = {}
-    for e in entries:
+    """Index entries forwards and backwards (see ``SpinnerTable``).
+
+    A pair reached through several inflection tags of one entry counts once (weight of the entry);
+    pairs from different entries add up (capped at 1).
+    """
+    reverse: dict[tuple[str, ...], dict[tuple[str, str], dict[int, tuple[float, str]]]] = {}
+    forward: dict[tuple[str, ...], dict[tuple[str, str], dict[int, float]]] = {}
+    for eid, e in enumerate(entries):
+        w = 1.0 / len(e.substitutes)
         for tag, orig, subs in inflections(e):
             okey = tuple(norms(orig))
             if not okey or not subs:
                 continue
-            w = 1.0 / len(e.substitutes)
             fwd = forward.setdefault(okey, {})
             for s in subs:
                 skey = tuple(norms(s))
                 if not skey or skey == okey:
                     continue
-                fwd[(s, e.kind)] = fwd.get((s, e.kind), 0.0) + w
-                rev = reverse.setdefault(skey, {})
-                rev[(orig, e.kind, tag)] = min(1.0, rev.get((orig, e.kind, tag), 0.0) + w)
+                fwd.setdefault((s, e.kind), {})[eid] = w
+                reverse.setdefault(skey, {}).setdefault((orig, e.kind), {}).setdefault(eid, (w, tag))
     t = SpinnerTable(entries=entries, version=version)
-    t.reverse = {k: [Candidate(o, kd, w, tg) for (o, kd, tg), w in v.items()] for k, v in reverse.items()}
-    t.forward = {k: [Substitute(s, kd, w) for (s, kd), w in v.items()] for k, v in forward.items()}
+    t.reverse = {
+        k: [
+            Candidate(o, kd, min(1.0, sum(w for w, _ in by.values())), next(iter(by.values()))[1])
+            for (o, kd), by in v.items()
+        ]
+        for k, v in reverse.items()
+    }
+    t.forward = {
+        k: [Substitute(s, kd, min(1.0, sum(by.values()))) for (s, kd), by in v.items()] for k, v in forward.items()
+    }
     t.max_len = max([len(k) for k in t.reverse] + [len(k) for k in t.forward] + [1])
     return t
 
 
-def load_table(table_dir: Path | str | None = None, extra: Sequence[Path | str] = ()) -> SpinnerTable:
+_CODE_VERSION = "1"  # bump when the expansion rules change, to invalidate compiled caches
+
+
+def cache_dir() -> Path:
+    """Where compiled tables are cached: ``UNSPUN_CACHE_DIR`` or ``~/.cache/unspun``."""
+    return Path(os.environ.get("UNSPUN_CACHE_DIR") or Path.home() / ".cache" / "unspun")
+
+
+def load_table(
+    table_dir: Path | str | None = None, extra: Sequence[Path | str] = (), *, use_cache: bool = True
+) -> SpinnerTable:
     """Load and index the table directory (default ``data/spinner_table``) plus ``extra`` tables.
 
     Never raises for malformed lines (they are skipped and listed in ``problems``); an empty or
-    missing directory gives an empty table. ``version`` hashes the files' names and bytes.
+    missing directory gives an empty table. ``version`` hashes the files' names and bytes. The
+    compiled indexes are cached as a pickle keyed by ``version`` (see ``cache_dir``), because the
+    inflection step takes seconds for thousands of entries; cache failures are ignored.
     """
-    h = hashlib.sha256()
-    entries: list[Entry] = []
-    problems: list[str] = []
+    h = hashlib.sha256(_CODE_VERSION.encode())
+    blobs: list[tuple[Path, bytes]] = []
     for f in table_files(table_dir, extra):
         data = f.read_bytes()
         h.update(f.name.encode() + b"\0" + data)
+        blobs.append((f, data))
+    version = h.hexdigest()[:12]
+    cpath = cache_dir() / f"table-{version}.pkl"
+    if use_cache:
+        try:
+            with open(cpath, "rb") as fh:
+                t = pickle.load(fh)
+            if isinstance(t, SpinnerTable) and t.version == version:
+                return t
+        except Exception:
+            pass
+    entries: list[Entry] = []
+    problems: list[str] = []
+    for f, data in blobs:
         es, ps = parse_lines(data.decode("utf-8", errors="replace").splitlines(), kind_of(f), f.name)
         entries.extend(es)
         problems.extend(ps)
-    t = build_table(entries, version=h.hexdigest()[:12])
+    t = build_table(entries, version=version)
     t.problems = problems
+    if use_cache:
+        try:
+            cpath.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cpath.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                pickle.dump(t, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cpath)
+        except Exception:
+            pass
     return t
 
 
