@@ -8,10 +8,10 @@ SENTENCE_END = frozenset(".!?:;\"“”'‘’()[]-–—•*#>|")
 
 
 def case_pattern(span: str) -> str:
-    """"upper" (ALL CAPS, 2+ letters), "title" (every word of 2+ words capitalised), "cap" (first
+    """"upper" (ALL CAPS: 2+ letters, or a letter after digits as in "1000'S"), "title" (every word of 2+ words capitalised), "cap" (first
     letter upper) or "lower"."""
     letters = [c for c in span if c.isalpha()]
-    if len(letters) >= 2 and all(c.isupper() for c in letters):
+    if letters and all(c.isupper() for c in letters) and (len(letters) >= 2 or any(c.isdigit() for c in span)):
         return "upper"
     words = [w for w in span.split() if any(c.isalpha() for c in w)]
     if len(words) >= 2 and all(w[0].isupper() or w.lower() in _SMALL for w in words) and words[-1][0].isupper():

@@ -224,6 +224,8 @@ class Restorer:
             a, b = toks[sp.i].start, toks[sp.j - 1].end
             orig = text[a:b]
             restored = copy_case(orig, opt.surface)
+            if not orig[:1].isalpha() and restored[:1].isalpha() and self._sentence_initial(text, toks, sp.i):
+                restored = restored[:1].upper() + restored[1:]  # "1000's of" -> "Thousands of"
             if restored == orig:
                 continue
             conf = self.cal.edit_confidence(p)
@@ -264,6 +266,13 @@ class Restorer:
             out.append(t)
             locked.append(False)
         return out, locked
+
+    @staticmethod
+    def _sentence_initial(text: str, toks: list[Token], i: int) -> bool:
+        if i == 0:
+            return True
+        p = toks[i - 1]
+        return p.text in ".!?" or "\n" in text[p.end : toks[i].start]
 
     def _context(self, text: str, toks: list[Token]) -> tuple[list[bool], list[bool]]:
         """Per token: sentence-initial, and inside a title-case or all-caps line (headline)."""

@@ -1,0 +1,1 @@
+"""Evaluation of unspun: benchmarks run by ``unspun eval`` (see ``restoration.py``)."""
