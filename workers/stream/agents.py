@@ -1,0 +1,237 @@
+"""The stream agent and the batch logic it delegates to.
+
+The agent is a short loop: take a batch of events from the input topic, run
+:func:`process_batch` off the event loop (decoding, validation, restoration and NER are
+CPU-bound), then send the outputs in input order and record metrics. :func:`process_batch`
+is a plain function, testable without a broker.
+
+Guarantees:
+
+* every consumed message yields exactly one output: an enriched event on the enriched topic
+  (key = article id) or a dead-letter record on the dead-letter topic (key = input key);
+* outputs are sent in the order of the input messages, so the order per input partition is
+  kept; each batch's sends are acknowledged before its offsets are acknowledged, so delivery
+  is at-least-once (a crash between send and commit re-delivers, never loses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from workers.articles import Rejected, decode_article
+from workers.settings import Settings
+from workers.stream import metrics
+from workers.stream.deadletter import Output, build_dead_letter, dead_letter_output, encode_output
+
+if TYPE_CHECKING:  # pragma: no cover
+    import faust
+
+    from workers.stream.app import WorkerState
+
+__all__ = ["InMessage", "Produced", "process_batch", "register_agents"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InMessage:
+    """One consumed Kafka message: where it came from, its key and value (bytes), and its
+    Kafka timestamp in seconds since the epoch (None when the broker gave none)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None
+
+
+@dataclass
+class Produced:
+    """An :class:`Output` paired with the input it answers."""
+
+    message: InMessage
+    output: Output
+
+
+def _rejected_output(message: InMessage, rejected: Rejected, versions: dict[str, str] | None) -> Output:
+    record = build_dead_letter(
+        message.value,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        kind=rejected.kind,
+        reason=rejected.reason,
+        article_id=getattr(rejected, "article_id", None),
+        error_class=getattr(rejected, "error_class", None),
+        versions=versions,
+    )
+    return dead_letter_output(record, message.key)
+
+
+def process_batch(
+    messages: Sequence[InMessage],
+    enricher: Any,
+    settings: Settings,
+    *,
+    decode: Callable[[bytes | None, Settings], dict[str, Any]] = decode_article,
+    max_message_bytes: int = 1_000_000,
+    received_at: float | None = None,
+) -> list[Produced]:
+    """Turn a batch of consumed messages into exactly one output each, in input order.
+
+    Steps: decode and validate each value (``decode``; ``Rejected`` -> dead letter), enrich the
+    valid articles together (``enricher.enrich_many``; a ``Rejected`` result -> dead letter),
+    encode each event (too big for ``max_message_bytes`` -> ``too_large`` dead letter).
+    Records ``unspun_stage_duration_seconds`` for decode, restore and ner, plus the edit and
+    spin-score metrics of each event. Never raises for a bad message: an unexpected exception
+    becomes a ``processing_error`` dead letter for the messages it concerns.
+
+    Args:
+        messages: the batch, in consumption order.
+        enricher: object with ``enrich_many(articles, received_at=...) -> list[dict | Rejected]``
+            and ``versions`` (dict of version strings).
+        settings: worker settings (passed to ``decode``).
+        received_at: when the batch was taken from the stream, seconds since the epoch.
+
+    Returns:
+        One :class:`Produced` per message, same order.
+    """
+    received = time.time() if received_at is None else received_at
+    versions = dict(getattr(enricher, "versions", None) or {})
+    outputs: list[Output | None] = [None] * len(messages)
+    articles: list[dict[str, Any]] = []
+    article_index: list[int] = []
+    decode_ms: list[float] = []
+    for i, message in enumerate(messages):
+        t0 = time.perf_counter()
+        try:
+            article = decode(message.value, settings)
+        except Rejected as rejected:
+            outputs[i] = _rejected_output(message, rejected, versions)
+        except Exception as exc:  # noqa: BLE001 - a decoder bug must not lose the message
+            log.exception("decoding failed at %s[%d]@%d", message.topic, message.partition, message.offset)
+            outputs[i] = _rejected_output(
+                message,
+                Rejected("processing_error", f"decoding failed: {type(exc).__name__}: {exc}", None, type(exc).__name__),
+                versions,
+            )
+        else:
+            articles.append(article)
+            article_index.append(i)
+            decode_ms.append((time.perf_counter() - t0) * 1000)
+        metrics.STAGE_DURATION.labels(stage="decode").observe(time.perf_counter() - t0)
+
+    if articles:
+        try:
+            results = list(enricher.enrich_many(articles, received_at=[received] * len(articles)))
+        except Exception as exc:  # noqa: BLE001 - contract says it never raises; be safe anyway
+            log.exception("enrich_many raised for a batch of %d articles", len(articles))
+            results = [
+                Rejected("processing_error", f"enrichment failed: {type(exc).__name__}: {exc}", a.get("id"), type(exc).__name__)
+                for a in articles
+            ]
+        if len(results) != len(articles):
+            log.error("enrich_many returned %d results for %d articles", len(results), len(articles))
+            results = (results + [None] * len(articles))[: len(articles)]
+        for j, (index, result) in enumerate(zip(article_index, results)):
+            message = messages[index]
+            if isinstance(result, Rejected):
+                outputs[index] = _rejected_output(message, result, versions)
+            elif not isinstance(result, dict):
+                outputs[index] = _rejected_output(
+                    message,
+                    Rejected("processing_error", "the enricher returned no result for this article", articles[j].get("id")),
+                    versions,
+                )
+            else:
+                result.setdefault("latency_ms", {})["decode"] = round(decode_ms[j], 3)
+                metrics.observe_event(result)
+                outputs[index] = encode_output(
+                    result,
+                    raw=message.value,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                    key=message.key,
+                    max_message_bytes=max_message_bytes,
+                )
+    return [Produced(m, o) for m, o in zip(messages, outputs)]  # type: ignore[arg-type]
+
+
+def _from_event(event: Any) -> InMessage:
+    message = event.message
+    ts = getattr(message, "timestamp", None)
+    return InMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp=float(ts) if ts else None,
+    )
+
+
+async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> None:
+    """Send outputs in order, wait for every acknowledgement, then record produce metrics.
+
+    Enriched events go to the enriched topic, dead letters to the dead-letter topic. Raises the
+    producer's error when a send fails (the batch is then not acknowledged and is re-delivered).
+    """
+    started = time.perf_counter()
+    pending = []
+    for item in produced:
+        out = item.output
+        topic = state.enriched_topic if out.kind == "event" else state.dlq_topic
+        pending.append(await topic.send(key=out.key, value=out.value))
+    await asyncio.gather(*pending)
+    sent_at = time.time()
+    per_message = (time.perf_counter() - started) / max(1, len(produced))
+    for item in produced:
+        metrics.STAGE_DURATION.labels(stage="produce").observe(per_message)
+        if item.output.kind == "event":
+            metrics.EMITTED.inc()
+        else:
+            metrics.observe_dead_letter(item.output.dead_letter_kind or "processing_error")
+        if item.message.timestamp:
+            metrics.END_TO_END.observe(max(0.0, sent_at - item.message.timestamp))
+
+
+def register_agents(app: "faust.App", state: "WorkerState") -> None:
+    """Register the enrichment agent on ``app`` (reads ``state.input_topic``)."""
+    settings = state.settings
+
+    @app.agent(state.input_topic, name="unspun.enrich")
+    async def enrich(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_s):
+            await handle_batch(state, [_from_event(e) for e in events])
+
+
+async def handle_batch(state: "WorkerState", messages: list[InMessage]) -> None:
+    """Process one batch off the loop and send its outputs (see the module docstring)."""
+    if not messages:
+        return
+    received = time.time()
+    for message in messages:
+        metrics.CONSUMED.labels(topic=message.topic).inc()
+    metrics.BATCH_SIZE.observe(len(messages))
+    enricher = await state.wait_enricher()
+    loop = asyncio.get_running_loop()
+    produced = await loop.run_in_executor(
+        state.executor,
+        lambda: process_batch(
+            messages,
+            enricher,
+            state.settings,
+            max_message_bytes=state.max_message_bytes,
+            received_at=received,
+        ),
+    )
+    await send_outputs(state, produced)
+    state.note_processed(messages)

@@ -1,0 +1,430 @@
+"""The Faust app, its topics and its side services, built from :class:`Settings`.
+
+:func:`create_app` is the only way the worker is built; :func:`run_worker` runs it (``unspun
+worker``). Besides the agent, a worker runs:
+
+* an HTTP server on ``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT`` serving ``/metrics``
+  (Prometheus text format, default registry), ``/health`` (200 while the process runs) and
+  ``/ready`` (200 once the models are loaded and input partitions are assigned, else 503);
+* a model loader that builds the :class:`workers.pipeline.Enricher` in a worker thread, so the
+  group join and the HTTP server are not held up;
+* a timer that refreshes ``unspun_consumer_lag`` and ``unspun_worker_ready``.
+
+Faust's own web server is off unless ``UNSPUN_WEB_PORT`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import errno
+import json
+import logging
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiohttp import web
+from mode import Service
+
+from workers.settings import Settings
+from workers.stream import metrics
+from workers.stream.kafka import faust_broker_urls, ssl_context
+
+__all__ = [
+    "JsonLogFormatter",
+    "MetricsPortInUse",
+    "WorkerState",
+    "bind_metrics_socket",
+    "create_app",
+    "run_worker",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+
+
+class MetricsPortInUse(RuntimeError):
+    """The metrics/health port cannot be bound (already in use, or not permitted)."""
+
+
+def bind_metrics_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` (port 0: a free one) for the metrics server.
+
+    Binding before anything else starts makes a taken port fail fast.
+
+    Raises:
+        MetricsPortInUse: with a message naming the address and the setting to change.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise MetricsPortInUse(
+                f"Metrics port {host}:{port} is already in use (another unspun worker?). "
+                "Set UNSPUN_METRICS_PORT to a free port, or 0 to pick one."
+            ) from None
+        raise MetricsPortInUse(f"Cannot bind the metrics server to {host}:{port}: {exc.strerror}.") from None
+    sock.setblocking(False)
+    return sock
+
+
+class WorkerState:
+    """What the agent and the side services share: settings, topics, the Enricher, readiness.
+
+    Attributes:
+        settings: the worker's settings.
+        executor: single-thread pool that runs model loading and batch processing.
+        enricher: the loaded :class:`workers.pipeline.Enricher`, or None while loading.
+        max_message_bytes: largest message the producer may send, bytes.
+        metrics_port: the port the HTTP server listens on (known once bound).
+    """
+
+    def __init__(self, settings: Settings, enricher_factory: Callable[[Settings], Any] | None = None) -> None:
+        self.settings = settings
+        self.enricher_factory = enricher_factory or _default_enricher
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="unspun-enrich")
+        self.enricher: Any = None
+        self.enricher_error: BaseException | None = None
+        self._enricher_ready: asyncio.Event | None = None
+        self.max_message_bytes = int(getattr(settings, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+        self.metrics_socket: socket.socket | None = None
+        self.metrics_port: int | None = None
+        self.app: faust.App | None = None
+        self.input_topic: Any = None
+        self.enriched_topic: Any = None
+        self.dlq_topic: Any = None
+        self.processed: dict[tuple[str, int], int] = {}
+
+    def _event(self) -> asyncio.Event:
+        if self._enricher_ready is None:
+            self._enricher_ready = asyncio.Event()
+        return self._enricher_ready
+
+    async def load_enricher(self) -> None:
+        """Build the Enricher in the executor; on failure record the error and re-raise."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        try:
+            self.enricher = await loop.run_in_executor(self.executor, self.enricher_factory, self.settings)
+        except BaseException as exc:
+            self.enricher_error = exc
+            self._event().set()
+            raise
+        log.info("models loaded in %.1f s", time.perf_counter() - started)
+        self._event().set()
+
+    async def wait_enricher(self) -> Any:
+        """The Enricher, waiting for it to load. Raises RuntimeError if loading failed."""
+        await self._event().wait()
+        if self.enricher is None:
+            raise RuntimeError(f"the models could not be loaded: {self.enricher_error!r}")
+        return self.enricher
+
+    @property
+    def models_ready(self) -> bool:
+        """True once the Enricher is loaded and reports ``ready``."""
+        return self.enricher is not None and bool(getattr(self.enricher, "ready", True))
+
+    def assigned_input_partitions(self) -> set[Any]:
+        """Input-topic partitions currently assigned to this worker (empty while rebalancing)."""
+        app = self.app
+        if app is None or app.rebalancing:
+            return set()
+        try:
+            assignment = app.consumer.assignment()
+        except Exception:  # noqa: BLE001 - consumer not started yet
+            return set()
+        return {tp for tp in assignment if tp.topic == self.settings.input_topic}
+
+    def ready(self) -> bool:
+        """Ready = models loaded and at least one input partition assigned."""
+        return self.models_ready and bool(self.assigned_input_partitions())
+
+    def note_processed(self, messages: Sequence[Any]) -> None:
+        """Remember the last processed offset per (topic, partition), for the lag gauge."""
+        for m in messages:
+            key = (m.topic, m.partition)
+            if m.offset > self.processed.get(key, -1):
+                self.processed[key] = m.offset
+        self.update_lag()
+
+    def update_lag(self) -> None:
+        """Set ``unspun_consumer_lag`` from the consumer's highwater and our position per partition."""
+        app = self.app
+        if app is None:
+            return
+        for tp in self.assigned_input_partitions():
+            try:
+                highwater = app.consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - client without highwater information
+                continue
+            if highwater is None or highwater < 0:
+                continue
+            position = self.processed.get((tp.topic, tp.partition), -1) + 1
+            metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, highwater - position))
+
+
+def _default_enricher(settings: Settings) -> Any:
+    from workers.pipeline import Enricher  # noqa: PLC0415 - heavy import, loaded in the executor
+
+    return Enricher(settings)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line: ``ts`` (RFC 3339 UTC), ``level``, ``logger``, ``message``
+    and ``exc`` (traceback text) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def _http_app(state: WorkerState) -> web.Application:
+    async def metrics_view(_: web.Request) -> web.Response:
+        metrics.WORKER_READY.set(1 if state.ready() else 0)
+        body, content_type = metrics.exposition()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def ready(_: web.Request) -> web.Response:
+        partitions = sorted(tp.partition for tp in state.assigned_input_partitions())
+        is_ready = state.models_ready and bool(partitions)
+        metrics.WORKER_READY.set(1 if is_ready else 0)
+        body = {"ready": is_ready, "models_loaded": state.models_ready, "partitions": partitions}
+        if state.enricher_error is not None:
+            body["error"] = f"{type(state.enricher_error).__name__}: {state.enricher_error}"
+        return web.json_response(body, status=200 if is_ready else 503)
+
+    webapp = web.Application()
+    webapp.router.add_get("/metrics", metrics_view)
+    webapp.router.add_get("/health", health)
+    webapp.router.add_get("/ready", ready)
+    return webapp
+
+
+class HttpServer(Service):
+    """Serves /metrics, /health and /ready on the pre-bound socket of ``state`` (or binds one)."""
+
+    def __init__(self, state: WorkerState, **kwargs: Any) -> None:
+        self.worker_state = state
+        self._runner: web.AppRunner | None = None
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        state = self.worker_state
+        if state.metrics_socket is None:
+            state.metrics_socket = bind_metrics_socket(state.settings.metrics_host, state.settings.metrics_port)
+        state.metrics_port = state.metrics_socket.getsockname()[1]
+        self._runner = web.AppRunner(_http_app(state), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.SockSite(self._runner, state.metrics_socket).start()
+        log.info(
+            "metrics server on http://%s:%d (/metrics /health /ready)", state.settings.metrics_host, state.metrics_port
+        )
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+class ModelLoader(Service):
+    """Loads the Enricher at worker start without blocking the event loop; a failure stops the worker."""
+
+    def __init__(self, state: WorkerState, **kwargs: Any) -> None:
+        self.worker_state = state
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        self.add_future(self._load())
+
+    async def _load(self) -> None:
+        try:
+            await self.worker_state.load_enricher()
+        except Exception as exc:  # noqa: BLE001
+            log.critical("cannot load the models (%s: %s); stopping", type(exc).__name__, exc)
+            await self.crash(exc)
+
+
+def _credentials(settings: Settings) -> Any:
+    protocol = settings.security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl_context(settings)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password,
+        ssl_context=context,
+        mechanism=settings.sasl_mechanism,
+    )
+
+
+def _data_dir(settings: Settings) -> Path:
+    configured = getattr(settings, "data_dir", "") or os.environ.get("UNSPUN_DATA_DIR", "")
+    if configured:
+        path = Path(configured)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix=f"unspun-{settings.app_id}-"))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    enricher_factory: Callable[[Settings], Any] | None = None,
+) -> faust.App:
+    """Build the worker's Faust app from ``settings``.
+
+    The app consumes ``settings.input_topic`` in consumer group ``settings.app_id`` and writes
+    to the enriched and dead-letter topics; keys and values are raw bytes (JSON made with
+    orjson). Its :class:`WorkerState` is ``app.unspun`` and the side services (HTTP server,
+    model loader) are ``app.unspun_services``; :func:`run_worker` starts them before the app.
+
+    Args:
+        settings: worker settings; ``settings.broker`` must be set (the CLI starts the embedded
+            broker and fills it in when ``KAFKA_BROKER`` is unset).
+        enricher_factory: builds the Enricher from settings; default ``workers.pipeline.Enricher``.
+
+    Raises:
+        ValueError: when no broker URL is configured.
+    """
+    if not settings.broker:
+        raise ValueError(
+            "No Kafka broker configured: set KAFKA_BROKER (e.g. kafka://127.0.0.1:9092), "
+            "or run `unspun worker` without it to start the embedded broker."
+        )
+    state = WorkerState(settings, enricher_factory)
+    conf: dict[str, Any] = {
+        "broker": faust_broker_urls(settings.broker),
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "topic_disable_leader": True,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_max_request_size": state.max_message_bytes,
+        "producer_acks": -1,
+        "datadir": str(_data_dir(settings)),
+        "web_enabled": settings.web_port > 0,
+        "web_port": settings.web_port or 6066,
+        "web_bind": settings.metrics_host,
+        "stream_wait_empty": True,
+    }
+    credentials = _credentials(settings)
+    if credentials is not None:
+        conf["broker_credentials"] = credentials
+    app = faust.App(settings.app_id, **conf)
+    state.app = app
+    state.input_topic = app.topic(
+        settings.input_topic, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    state.enriched_topic = app.topic(
+        settings.enriched_topic, partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
+    state.dlq_topic = app.topic(settings.dlq_topic, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+    metrics.init_labels([settings.input_topic])
+    metrics.WORKER_READY.set(0)
+
+    from workers.stream.agents import register_agents  # noqa: PLC0415 - avoids an import cycle
+
+    register_agents(app, state)
+
+    @app.timer(interval=2.0)
+    async def refresh_gauges() -> None:
+        state.update_lag()
+        metrics.WORKER_READY.set(1 if state.ready() else 0)
+
+    app.unspun = state  # type: ignore[attr-defined]
+    app.unspun_services = [HttpServer(state), ModelLoader(state)]  # type: ignore[attr-defined]
+    return app
+
+
+def _logging_config(settings: Settings) -> dict[str, Any] | None:
+    if not settings.log_json:
+        return None
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonLogFormatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
+    }
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    enricher_factory: Callable[[Settings], Any] | None = None,
+    on_bound: Callable[[int], None] | None = None,
+) -> None:
+    """Run the worker until SIGINT/SIGTERM: bind the metrics port, create topics, run Faust.
+
+    Args:
+        settings: worker settings with ``broker`` set.
+        enricher_factory: see :func:`create_app`.
+        on_bound: called with the metrics port once it is bound (useful with port 0).
+
+    Raises:
+        MetricsPortInUse: the metrics port is taken (before anything else starts).
+        ValueError: no broker configured.
+    """
+    sock = bind_metrics_socket(settings.metrics_host, settings.metrics_port)
+    port = sock.getsockname()[1]
+    if on_bound is not None:
+        on_bound(port)
+    app = create_app(settings, enricher_factory=enricher_factory)
+    state: WorkerState = app.unspun  # type: ignore[attr-defined]
+    state.metrics_socket = sock
+    state.metrics_port = port
+
+    from workers.stream.kafka import ensure_topics  # noqa: PLC0415
+
+    async def _create_topics() -> None:
+        try:
+            created = await ensure_topics(settings)
+            if created:
+                log.info("created topics %s with %d partitions", created, settings.partitions)
+        except Exception as exc:  # noqa: BLE001 - Faust retries the connection itself
+            log.warning("could not check or create topics (%s: %s)", type(exc).__name__, exc)
+
+    worker = faust.Worker(
+        app,
+        *app.unspun_services,  # type: ignore[attr-defined]
+        loglevel=settings.log_level,
+        logging_config=_logging_config(settings),
+        redirect_stdouts=False,
+        quiet=settings.log_json,
+        override_logging=True,
+    )
+    worker.loop.run_until_complete(_create_topics())
+    try:
+        worker.execute_from_commandline()
+    finally:
+        state.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,199 @@
+"""Plain Kafka clients (aiokafka) for what is not the Faust worker: topic creation,
+``unspun produce`` and ``unspun tail``.
+
+Connection settings (bootstrap servers, TLS, SASL) come from :class:`workers.settings.Settings`
+and are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from workers.settings import Settings
+
+__all__ = [
+    "bootstrap_servers",
+    "client_kwargs",
+    "ensure_topics",
+    "faust_broker_urls",
+    "iter_messages",
+    "send_messages",
+    "ssl_context",
+]
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_servers(broker: str) -> list[str]:
+    """``"kafka://a:9092,b:9092"`` (or ``"a:9092;b:9092"``) -> ``["a:9092", "b:9092"]``.
+
+    Raises:
+        ValueError: when ``broker`` is empty.
+    """
+    hosts = []
+    for part in broker.replace(";", ",").split(","):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        part = part.rstrip("/")
+        if part:
+            hosts.append(part)
+    if not hosts:
+        raise ValueError("No Kafka broker configured (KAFKA_BROKER / UNSPUN_BROKER is empty).")
+    return hosts
+
+
+def faust_broker_urls(broker: str) -> list[str]:
+    """Broker setting -> Faust broker URLs, e.g. ``["kafka://127.0.0.1:9092"]``."""
+    return [f"kafka://{host}" for host in bootstrap_servers(broker)]
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """A TLS context for ``SSL``/``SASL_SSL`` protocols (CA file from ``UNSPUN_SSL_CAFILE``), else None."""
+    if settings.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    return ssl.create_default_context(cafile=settings.ssl_cafile or None)
+
+
+def client_kwargs(settings: Settings, broker: str | None = None) -> dict[str, Any]:
+    """Keyword arguments shared by aiokafka producers, consumers and admin clients.
+
+    Args:
+        settings: connection settings (security protocol, SASL user and password, CA file).
+        broker: broker URL overriding ``settings.broker``.
+    """
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers(broker or settings.broker),
+        "security_protocol": settings.security_protocol,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        kwargs["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL"):
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        kwargs["sasl_plain_password"] = settings.sasl_password
+    return kwargs
+
+
+async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s: float = 30.0) -> list[str]:
+    """Create the input, enriched and dead-letter topics when missing.
+
+    Partition count and replication factor come from ``settings``. Existing topics are left as
+    they are. Returns the names that were created. Raises aiokafka errors when the broker
+    cannot be reached within ``timeout_s`` seconds.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415
+    from aiokafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
+
+    wanted = [settings.input_topic, settings.enriched_topic, settings.dlq_topic]
+    admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout_s * 1000), **client_kwargs(settings, broker))
+    await asyncio.wait_for(admin.start(), timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in dict.fromkeys(wanted) if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, settings.partitions, settings.replication_factor) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created them meanwhile
+        return missing
+    finally:
+        await admin.close()
+
+
+async def send_messages(
+    settings: Settings,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes | None]],
+    broker: str | None = None,
+    max_request_size: int = 1_048_576,
+) -> int:
+    """Send ``(key, value)`` pairs to ``topic`` in order and wait until all are acknowledged.
+
+    Returns the number of messages sent. Raises aiokafka errors (for example
+    ``KafkaConnectionError``) when the broker is unreachable or a send fails.
+    """
+    from aiokafka import AIOKafkaProducer  # noqa: PLC0415
+
+    producer = AIOKafkaProducer(
+        acks="all", linger_ms=5, max_request_size=max_request_size, **client_kwargs(settings, broker)
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
+        for future in futures:
+            await future
+        return len(futures)
+    finally:
+        await producer.stop()
+
+
+async def iter_messages(
+    settings: Settings,
+    topic: str,
+    *,
+    broker: str | None = None,
+    from_beginning: bool = False,
+    max_messages: int | None = None,
+    idle_timeout_s: float | None = None,
+) -> AsyncIterator[Any]:
+    """Yield aiokafka ``ConsumerRecord`` objects of ``topic`` (all partitions, no consumer group).
+
+    Args:
+        from_beginning: start at the earliest offset; otherwise only new messages.
+        max_messages: stop after this many records.
+        idle_timeout_s: stop when no record arrives for this many seconds (None: wait forever).
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition  # noqa: PLC0415
+
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        **client_kwargs(settings, broker),
+    )
+    await consumer.start()
+    try:
+        deadline_wait = idle_timeout_s
+        partitions = None
+        t0 = time.monotonic()
+        while partitions is None:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - topic may be new
+                partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                if idle_timeout_s is not None and time.monotonic() - t0 > idle_timeout_s:
+                    return
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        if from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        count = 0
+        while max_messages is None or count < max_messages:
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            records = sorted(
+                (r for rs in batch.values() for r in rs), key=lambda r: (r.timestamp, r.partition, r.offset)
+            )
+            if not records:
+                if deadline_wait is not None and time.monotonic() - t0 > deadline_wait:
+                    return
+                continue
+            t0 = time.monotonic()
+            for record in records:
+                yield record
+                count += 1
+                if max_messages is not None and count >= max_messages:
+                    return
+    finally:
+        await consumer.stop()
