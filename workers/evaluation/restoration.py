@@ -34,9 +34,9 @@ from typing import Iterable
 import numpy as np
 
 from workers.evaluation import corpora
-from workers.restoration.calibration import Calibration, fit_platt
+from workers.restoration.calibration import Calibration, fit_logistic, fit_platt
 from workers.restoration.emulate import SpunSpan, spin
-from workers.restoration.restorer import Restorer
+from workers.restoration.restorer import EDIT_FEATURES, Restorer
 from workers.restoration.table import SpinnerTable, default_table
 
 WITHHOLD = 0.3
@@ -396,7 +396,7 @@ def print_results(results: dict) -> None:
     c.print(f"tortured phrases (out of domain): {tp.get('restored_exactly')}/{tp.get('phrases')} restored exactly")
 
 
-def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None) -> Calibration:
+def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None, rho: float | None = None) -> Calibration:
     """Fit the document and edit calibrations on the calibration split and write ``data/calibration.json``
     (or ``out``). Document: Platt scaling of the article log-likelihood ratio. Edit: Platt scaling of
     the logit of the model posterior, over proposals made with the fitted document calibration."""
@@ -404,7 +404,7 @@ def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None) 
     docs = load_docs(Path(shared), quick, "fit")
     spin_docs(docs, table, seed=7)
     base = Calibration.load()
-    raw = Calibration(rho=base.rho, lm_weight=base.lm_weight, doc_prior=base.doc_prior)
+    raw = Calibration(rho=base.rho if rho is None else rho, lm_weight=base.lm_weight, doc_prior=base.doc_prior)
     r = Restorer(table=table, calibration=raw, threshold=0.0)
     llrs, ys = [], []
     for d in docs:
@@ -412,23 +412,26 @@ def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None) 
             llrs.append(r.restore(text).llr)
             ys.append(y)
     raw.doc_a, raw.doc_b = fit_platt(np.array(llrs), np.array(ys), l2=1e-2)
-    r = Restorer(table=table, model=r.model, calibration=raw, threshold=0.0)
+    r = Restorer(table=table, model=r.model, calibration=raw, threshold=0.0, collect_features=True)
     xs, ys = [], []
     for d in docs:
         rs = r.restore(d.spun)
         props = [e for e in rs.edits + rs.rejected if e.kind != "spintax"]
         ok, _, _ = _judge(props, d.spans)
         for e, o in zip(props, ok):
-            p = min(max(e.confidence, 1e-9), 1 - 1e-9)
-            xs.append(np.log(p / (1 - p)))
+            xs.append(rs.features[(e.start, e.end)])
             ys.append(int(o))
         rc = r.restore(d.clean)
         for e in rc.edits + rc.rejected:
             if e.kind != "spintax":
-                p = min(max(e.confidence, 1e-9), 1 - 1e-9)
-                xs.append(np.log(p / (1 - p)))
+                xs.append(rc.features[(e.start, e.end)])
                 ys.append(0)
-    raw.edit_a, raw.edit_b = fit_platt(np.array(xs), np.array(ys))
+    X, Y = np.array(xs, dtype=float), np.array(ys)
+    raw.edit_a, raw.edit_b = fit_platt(X[:, 0], Y)
+    raw.edit_weights = fit_logistic(X, Y)
+    raw.extra = {"edit_features": list(EDIT_FEATURES), "edit_examples": int(len(Y)),
+                 "edit_positive_rate": float(Y.mean()) if len(Y) else 0.0,
+                 "doc_examples": len(llrs)}
     raw.fitted_on = f"senate-held-out-even+ose-even:{len(docs)}docs:table-{table.version}"
     raw.save(out)
     return raw

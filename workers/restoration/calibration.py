@@ -30,6 +30,7 @@ class Calibration:
     rho: float = 0.5
     doc_prior: float = 0.5
     lm_weight: float = 1.0
+    edit_weights: list = field(default_factory=list)
     fitted_on: str = "defaults"
     extra: dict = field(default_factory=dict)
 
@@ -49,8 +50,13 @@ class Calibration:
         p = Path(path) if path is not None else DEFAULT_PATH
         p.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-    def edit_confidence(self, p: float) -> float:
-        """Calibrated probability that an edit is right, from the model posterior ``p``."""
+    def edit_confidence(self, p: float, features: list[float] | None = None) -> float:
+        """Calibrated probability that an edit is right. With ``edit_weights`` (intercept first, then
+        one weight per feature of ``Restorer.edit_features``) a logistic model over ``features``;
+        otherwise Platt scaling of the model posterior ``p``."""
+        if self.edit_weights and features is not None and len(features) + 1 == len(self.edit_weights):
+            z = self.edit_weights[0] + sum(w * x for w, x in zip(self.edit_weights[1:], features))
+            return sigmoid(z)
         p = min(max(p, 1e-9), 1 - 1e-9)
         return sigmoid(self.edit_a * math.log(p / (1 - p)) + self.edit_b)
 
@@ -65,6 +71,27 @@ def sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-min(x, 700)))
     e = math.exp(max(x, -700))
     return e / (1.0 + e)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, iters: int = 100, l2: float = 1e-2) -> list[float]:
+    """L2-regularised logistic regression by Newton's method; ``X`` [n, d] floats, ``y`` [n] 0/1.
+    Returns [intercept, w_1..w_d] (the intercept is not regularised)."""
+    X = np.asarray(X, float)
+    y = np.asarray(y, float)
+    A = np.hstack([np.ones((len(X), 1)), X])
+    w = np.zeros(A.shape[1])
+    R = l2 * np.eye(A.shape[1])
+    R[0, 0] = 0.0
+    for _ in range(iters):
+        z = np.clip(A @ w, -50, 50)
+        p = 1 / (1 + np.exp(-z))
+        g = A.T @ (p - y) + R @ w
+        H = (A * (p * (1 - p))[:, None]).T @ A + R + 1e-9 * np.eye(A.shape[1])
+        step = np.linalg.solve(H, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return [float(v) for v in w]
 
 
 def fit_platt(x: np.ndarray, y: np.ndarray, iters: int = 50, l2: float = 1e-3) -> tuple[float, float]:

@@ -35,12 +35,13 @@ class CountModel(Protocol):
 
 class FormInfo(NamedTuple):
     """Prior facts about one spun form: ``count`` in the corpus, ``llr`` (nats, see module doc),
-    ``is_original`` (the form is itself a table original), ``candidates`` with their token tuples."""
+    ``is_original`` (the form is itself a table original), ``candidates`` as (candidate, its token tuple,
+    its corpus count)."""
 
     count: int
     llr: float
     is_original: bool
-    candidates: tuple[tuple[Candidate, tuple[str, ...]], ...]
+    candidates: tuple[tuple[Candidate, tuple[str, ...], int], ...]
 
 
 def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho: float) -> FormInfo:
@@ -54,8 +55,9 @@ def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho:
     out = []
     for c in cands:
         otoks = tuple(norms(c.original))
-        out.append((c, otoks))
-        expected += model.count(otoks) * c.weight
+        c_o = model.count(otoks)
+        out.append((c, otoks, c_o))
+        expected += c_o * c.weight
     spun_rate = c_s * (1 - rho * m) + rho * expected
     llr = math.log((spun_rate + ALPHA) / (c_s + ALPHA))
     return FormInfo(c_s, max(-CLIP, min(CLIP, llr)), m, tuple(out))

@@ -43,7 +43,11 @@ RESTORER_VERSION = "1"
 NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
 MAX_OPTIONS = 3  # per span, after pruning
 MAX_COMBOS = 96  # per group of interacting spans
-MIN_POSTERIOR = 1e-3  # options below this independent posterior are dropped before joint decoding
+MIN_POSTERIOR = 1e-3
+EDIT_FEATURES = (
+    "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
+    "log_weight", "capitalised_mid_sentence", "is_name", "multiword",
+)  # options below this independent posterior are dropped before joint decoding
 
 
 @dataclass
@@ -54,7 +58,8 @@ class Restoration:
     the input (``apply_edits(input, edits) == text``); ``spin_score``: probability in [0, 1] that the
     input was spun; ``rejected``: proposed edits below the threshold (same shape, not applied);
     ``n_tokens``: tokens in the input; ``n_candidates``: candidate spans considered; ``llr``: the
-    article log-likelihood ratio (nats) behind ``spin_score``.
+    article log-likelihood ratio (nats) behind ``spin_score``; ``features``: {(start, end): confidence
+    features} of proposed edits, filled only when the restorer was made with ``collect_features``.
     """
 
     text: str
@@ -64,6 +69,7 @@ class Restoration:
     n_tokens: int = 0
     n_candidates: int = 0
     llr: float = 0.0
+    features: dict = field(default_factory=dict)
 
 
 class _Option(NamedTuple):
@@ -71,6 +77,8 @@ class _Option(NamedTuple):
     surface: str
     kind: str
     bonus: float
+    feats: tuple[float, ...] = ()  # prior features for the confidence model (see EDIT_FEATURES)
+    gain: float = 0.0  # n-gram log-probability gain over keeping the span, nats (independent window)
 
 
 class _Span(NamedTuple):
@@ -128,11 +136,13 @@ class Restorer:
         threshold: float = 0.5,
         calibration: Calibration | None = None,
         extra_tables: Sequence[str] | None = None,
+        collect_features: bool = False,
     ):
         self.table = table if table is not None else default_table(extra_tables)
         self.model = model if model is not None else _load_model()
         self.cal = calibration if calibration is not None else Calibration.load()
         self.threshold = threshold
+        self.collect_features = collect_features
         self._forms: dict[tuple[str, ...], FormInfo] = {}
         self._lengths: dict[str, tuple[int, ...]] = {}
         for k in list(self.table.reverse) + list(self.table.forward):
@@ -220,6 +230,7 @@ class Restorer:
 
         edits: list[Edit] = []
         rejected: list[Edit] = []
+        features: dict = {}
         for (sp, opt, p) in chosen:
             a, b = toks[sp.i].start, toks[sp.j - 1].end
             orig = text[a:b]
@@ -228,7 +239,10 @@ class Restorer:
                 restored = restored[:1].upper() + restored[1:]  # "1000's of" -> "Thousands of"
             if restored == orig:
                 continue
-            conf = self.cal.edit_confidence(p)
+            feats = self.edit_features(p, opt)
+            conf = self.cal.edit_confidence(p, feats)
+            if self.collect_features:
+                features[(a, b)] = feats
             e = Edit(a, b, orig, restored, conf, opt.kind)  # type: ignore[arg-type]
             (edits if conf >= self.threshold else rejected).append(e)
         edits = sorted(edits + spintax_edits, key=lambda e: e.start)
@@ -240,6 +254,7 @@ class Restorer:
             n_tokens=N,
             n_candidates=len(spans),
             llr=llr,
+            features=features,
         )
 
     @staticmethod
@@ -266,6 +281,12 @@ class Restorer:
             out.append(t)
             locked.append(False)
         return out, locked
+
+    @staticmethod
+    def edit_features(p: float, opt: _Option) -> list[float]:
+        """Features of a proposed edit for the confidence model, in the order of ``EDIT_FEATURES``."""
+        p = min(max(p, 1e-9), 1 - 1e-9)
+        return [math.log(p / (1 - p)), max(-20.0, min(20.0, opt.gain)), *opt.feats]
 
     @staticmethod
     def _sentence_initial(text: str, toks: list[Token], i: int) -> bool:
@@ -315,7 +336,7 @@ class Restorer:
             prev_cap = i > 0 and is_capitalised(toks[i - 1].text) and toks[i - 1].text[:1].isalpha()
             next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
             opts: list[_Option] = []
-            for c, otoks in f.candidates:
+            for c, otoks, c_o in f.candidates:
                 if not otoks:
                     continue
                 bonus = math.log(max(1e-12, pi * rho * c.weight)) - math.log(max(1e-12, keep_p))
@@ -330,7 +351,17 @@ class Restorer:
                     continue  # "wall road" is not the street
                 elif midcap and not orig_cap and case_pattern(text[toks[i].start : toks[j - 1].end]) != "upper":
                     bonus -= NAME_PENALTY
-                opts.append(_Option(otoks, c.original, c.kind, bonus))
+                feats = (
+                    max(-10.0, min(10.0, math.log(pi / max(1e-12, 1 - pi)))),
+                    math.log((c_o + 1) / (f.count + 1)),
+                    math.log(f.count + 1),
+                    float(f.is_original),
+                    math.log(c.weight),
+                    float(midcap),
+                    float(c.kind == "name"),
+                    float(len(key) > 1 or len(otoks) > 1),
+                )
+                opts.append(_Option(otoks, c.original, c.kind, bonus, feats))
             if opts:
                 spans.append(_Span(i, j, key, opts))
         return spans
@@ -368,7 +399,8 @@ class Restorer:
             ranked = sorted(
                 ((math.exp(v - mx) / z, o) for v, o in zip(vals, sp.options)), key=lambda t: -t[0]
             )
-            opts = [o for p, o in ranked[:MAX_OPTIONS] if p >= MIN_POSTERIOR]
+            gains = {o.surface: v - o.bonus - keep for v, o in zip(vals, sp.options)}
+            opts = [o._replace(gain=gains[o.surface]) for p, o in ranked[:MAX_OPTIONS] if p >= MIN_POSTERIOR]
             if opts:
                 pruned.append(_Span(sp.i, sp.j, sp.key, opts))
         if not pruned:
