@@ -1,0 +1,464 @@
+"""The ``unspun`` command: worker, produce, tail, restore, demo, eval.
+
+Settings come from the environment (``UNSPUN_*``, ``KAFKA_BROKER``) through
+:class:`workers.settings.Settings`; a few options override them for one run.
+Exit codes: 0 success, 1 some input failed or a check did not pass, 2 usage or setup error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+import orjson
+import typer
+
+from workers.settings import Settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Restore spun news articles, extract entities, and stream enriched events through Kafka.",
+)
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+def _settings(**overrides: Any) -> Settings:
+    """Settings from the environment with the given non-None fields replaced."""
+    settings = Settings()
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=changes) if changes else settings
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"unspun: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _need_broker(settings: Settings) -> None:
+    if not settings.broker:
+        raise _fail(
+            "no Kafka broker configured: set KAFKA_BROKER (for example kafka://127.0.0.1:9092). "
+            "The embedded broker keeps messages in memory only, so it is started by "
+            "`unspun worker` and `unspun demo`, not by this command."
+        )
+
+
+# --------------------------------------------------------------------------------------- worker
+
+
+@app.command()
+def worker(
+    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+    metrics_port: Optional[int] = typer.Option(None, help="Port of /metrics, /health, /ready; overrides UNSPUN_METRICS_PORT."),
+) -> None:
+    """Run the stream worker until SIGINT/SIGTERM.
+
+    With no broker configured (KAFKA_BROKER unset) it starts the embedded broker first, on
+    UNSPUN_EMBEDDED_BROKER_PORT (0: a free port), and stops it on exit.
+    """
+    from workers.stream.app import MetricsPortInUse, run_worker  # noqa: PLC0415
+    from workers.stream.broker import BrokerError, EmbeddedBroker  # noqa: PLC0415
+
+    settings = _settings(broker=broker, metrics_port=metrics_port)
+    embedded: EmbeddedBroker | None = None
+    try:
+        if not settings.broker:
+            try:
+                embedded = EmbeddedBroker(port=settings.embedded_broker_port).start()
+            except BrokerError as exc:
+                raise _fail(str(exc)) from None
+            typer.echo(f"unspun: started the embedded broker at {embedded.url} (memory only)", err=True)
+            settings = settings.model_copy(update={"broker": embedded.url})
+        try:
+            run_worker(settings)
+        except MetricsPortInUse as exc:
+            raise _fail(str(exc)) from None
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+# -------------------------------------------------------------------------------------- produce
+
+
+def _read_or_fail(paths: Sequence[str]) -> list[dict[str, Any]]:
+    from workers.inputs import InputError, read_articles  # noqa: PLC0415
+
+    try:
+        return list(read_articles(list(paths)))
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _article_messages(articles: Iterable[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:
+    """Articles -> ``(key, value)`` pairs: key = article id (UTF-8) when present, value = JSON."""
+    out = []
+    for article in articles:
+        article_id = article.get("id")
+        key = str(article_id).encode("utf-8") if article_id is not None else None
+        out.append((key, orjson.dumps(article)))
+    return out
+
+
+@app.command()
+def produce(
+    paths: list[str] = typer.Argument(..., help="Files (.txt, .json, .jsonl) or - for standard input."),
+    topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_INPUT_TOPIC."),
+    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+) -> None:
+    """Send articles to the input topic, keyed by article id, and print how many were sent."""
+    from workers.stream.kafka import ensure_topics, send_messages  # noqa: PLC0415
+
+    settings = _settings(broker=broker)
+    _need_broker(settings)
+    messages = _article_messages(_read_or_fail(paths))
+    target = topic or settings.input_topic
+
+    async def _run() -> int:
+        await ensure_topics(settings)
+        return await send_messages(settings, target, messages)
+
+    try:
+        sent = asyncio.run(_run())
+    except Exception as exc:  # noqa: BLE001 - report any client error plainly
+        raise _fail(f"could not send to {target}: {type(exc).__name__}: {exc}", 1) from None
+    typer.echo(f"sent {sent} article{'s' if sent != 1 else ''} to {target}")
+
+
+# ----------------------------------------------------------------------------------------- tail
+
+
+@app.command()
+def tail(
+    topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_ENRICHED_TOPIC (use the DLQ topic for dead letters)."),
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the earliest offset, not at the end."),
+    max_messages: Optional[int] = typer.Option(None, "--max", help="Stop after N messages."),
+    timeout: Optional[float] = typer.Option(None, help="Stop after S seconds without a message."),
+    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+) -> None:
+    """Print the messages of a topic as JSON lines (values that are not JSON are printed as a JSON string)."""
+    from workers.stream.kafka import iter_messages  # noqa: PLC0415
+
+    settings = _settings(broker=broker)
+    _need_broker(settings)
+    target = topic or settings.enriched_topic
+
+    async def _run() -> None:
+        async for record in iter_messages(
+            settings, target, from_beginning=from_beginning, max_messages=max_messages, idle_timeout_s=timeout
+        ):
+            sys.stdout.write(_json_line(record.value) + "\n")
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(_run())
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(f"could not read {target}: {type(exc).__name__}: {exc}", 1) from None
+
+
+def _json_line(value: bytes | None) -> str:
+    if value is None:
+        return "null"
+    try:
+        return orjson.dumps(orjson.loads(value)).decode()
+    except orjson.JSONDecodeError:
+        return orjson.dumps(value.decode("utf-8", "replace")).decode()
+
+
+# -------------------------------------------------------------------------------------- restore
+
+
+@app.command()
+def restore(
+    paths: list[str] = typer.Argument(..., help="Files (.txt, .json, .jsonl) or - for standard input."),
+) -> None:
+    """Restore and enrich articles without a broker; print one enriched event (JSON) per line.
+
+    Articles that cannot be enriched are reported on standard error (kind and reason) and the
+    exit code is 1.
+    """
+    from workers.articles import Rejected, normalise_article  # noqa: PLC0415
+    from workers.pipeline import Enricher  # noqa: PLC0415
+
+    settings = _settings()
+    raw = _read_or_fail(paths)
+    articles, failed = [], 0
+    for article in raw:
+        try:
+            articles.append(normalise_article(article, settings))
+        except Rejected as rejected:
+            failed += 1
+            typer.echo(f"unspun: {article.get('id') or '(no id)'}: {rejected.kind}: {rejected.reason}", err=True)
+    if articles:
+        for result in Enricher(settings).enrich_many(articles):
+            if isinstance(result, Rejected):
+                failed += 1
+                typer.echo(f"unspun: {result.article_id or '(no id)'}: {result.kind}: {result.reason}", err=True)
+            else:
+                sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        sys.stdout.flush()
+    if failed:
+        raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------------- demo
+
+
+def _wait_ready(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited early with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the worker was not ready within {timeout_s:.0f} s")
+
+
+def _demo_messages() -> list[tuple[bytes | None, bytes]]:
+    """The bundled samples: every ``*.json`` article, then each line of ``bad-messages.raw`` as is."""
+    from workers.inputs import read_articles  # noqa: PLC0415
+
+    files = sorted(str(p) for p in SAMPLES_DIR.glob("*.json"))
+    messages = _article_messages(read_articles(files)) if files else []
+    bad = SAMPLES_DIR / "bad-messages.raw"
+    if bad.is_file():
+        for n, line in enumerate(bad.read_bytes().splitlines(), 1):
+            if line.strip():
+                messages.append((f"bad-{n}".encode(), line))
+    return messages
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def render_event(event: dict[str, Any]) -> Any:
+    """A rich renderable of an enriched event: title, restored text with edits marked
+    (received words struck through in red, restored words in green), and the entities."""
+    from rich.console import Group  # noqa: PLC0415
+    from rich.panel import Panel  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    def marked(text: str | None, edits: list[dict[str, Any]]) -> Text:
+        out = Text()
+        pos = 0
+        source = text or ""
+        for edit in sorted(edits, key=lambda e: e["start"]):
+            out.append(source[pos : edit["start"]])
+            out.append(edit["original"], style="strike red")
+            out.append(" ")
+            out.append(edit["restored"], style="bold green")
+            pos = edit["end"]
+        out.append(source[pos:])
+        return out
+
+    parts: list[Any] = []
+    if event.get("title"):
+        title = marked(event["title"], event.get("title_edits") or [])
+        title.stylize("bold")
+        parts.append(title)
+        parts.append(Text(""))
+    parts.append(marked(event.get("text"), event.get("edits") or []))
+    entities = event.get("entity_summary") or []
+    if entities:
+        line = Text("\nEntities: ", style="bold")
+        for i, entity in enumerate(entities):
+            if i:
+                line.append(", ")
+            line.append(entity["canonical"], style="cyan")
+            line.append(f" ({entity['label']}")
+            line.append(f" x{entity['mentions']})" if entity.get("mentions", 1) > 1 else ")")
+        parts.append(line)
+    n_edits = len(event.get("edits") or []) + len(event.get("title_edits") or [])
+    subtitle = f"{n_edits} edits · spin score {event.get('spin_score', 0):.2f} · {event.get('latency_ms', {}).get('total', 0):.0f} ms"
+    return Panel(Group(*parts), title=str(event.get("id")), subtitle=subtitle, expand=True)
+
+
+def render_dead_letter(record: dict[str, Any]) -> Any:
+    """A one-line rich renderable of a dead-letter record."""
+    from rich.text import Text  # noqa: PLC0415
+
+    line = Text("dead letter ", style="bold yellow")
+    line.append(f"[{record.get('kind')}] ", style="yellow")
+    line.append(f"{record.get('reason')}  (from {record.get('topic')}[{record.get('partition')}]@{record.get('offset')})")
+    return line
+
+
+@app.command()
+def demo(
+    timeout: float = typer.Option(120.0, help="Give up after this many seconds."),
+) -> None:
+    """Run the whole job locally: embedded broker, worker, bundled samples in, enriched events out.
+
+    Needs no network and no Docker. Stops everything it started; exits 0 when every sample
+    produced exactly one output.
+    """
+    from rich.console import Console  # noqa: PLC0415
+
+    from workers.stream.broker import BrokerError, EmbeddedBroker, free_port  # noqa: PLC0415
+    from workers.stream.kafka import ensure_topics, iter_messages, send_messages  # noqa: PLC0415
+
+    console = Console()
+    messages = _demo_messages()
+    if not messages:
+        raise _fail(f"no sample articles in {SAMPLES_DIR}")
+    base = _settings()
+    started = time.monotonic()
+    try:
+        broker = EmbeddedBroker(port=base.embedded_broker_port).start()
+    except BrokerError as exc:
+        raise _fail(str(exc)) from None
+    worker_proc: subprocess.Popen | None = None
+    try:
+        settings = base.model_copy(update={"broker": broker.url})
+        metrics_port = free_port(base.metrics_host)
+        console.print(f"[bold]embedded broker[/] {broker.url}")
+        env = dict(os.environ)
+        env.update(
+            {
+                "KAFKA_BROKER": broker.url,
+                "UNSPUN_METRICS_PORT": str(metrics_port),
+                "UNSPUN_SESSION_TIMEOUT_S": env.get("UNSPUN_SESSION_TIMEOUT_S", "6"),
+                "UNSPUN_HEARTBEAT_INTERVAL_S": env.get("UNSPUN_HEARTBEAT_INTERVAL_S", "1"),
+                "UNSPUN_LOG_LEVEL": env.get("UNSPUN_LOG_LEVEL", "WARNING"),
+            }
+        )
+        asyncio.run(ensure_topics(settings))
+        log_path = Path(broker.log_path or "unspun").with_name(f"unspun-demo-worker-{os.getpid()}.log")
+        with open(log_path, "wb") as log_file:
+            worker_proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "workers.cli", "worker"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        console.print(f"[bold]worker[/] pid {worker_proc.pid}, metrics on http://127.0.0.1:{metrics_port}/metrics")
+        with console.status("loading models and joining the consumer group..."):
+            try:
+                _wait_ready(metrics_port, worker_proc, max(10.0, timeout - (time.monotonic() - started)))
+            except RuntimeError as exc:
+                console.print(f"[red]{exc}[/]; worker log: {log_path}")
+                raise typer.Exit(1) from None
+        summary = asyncio.run(_demo_roundtrip(console, settings, messages, timeout - (time.monotonic() - started)))
+    finally:
+        if worker_proc is not None and worker_proc.poll() is None:
+            worker_proc.send_signal(signal.SIGTERM)
+            try:
+                worker_proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker_proc.kill()
+                worker_proc.wait()
+        broker.stop()
+    n_in, n_events, n_dead, latencies = summary
+    console.print(
+        f"[bold]summary[/] articles in: {n_in}, events out: {n_events}, dead letters: {n_dead}, "
+        f"end-to-end latency p50: {_percentile(latencies, 0.5) * 1000:.0f} ms, "
+        f"p99: {_percentile(latencies, 0.99) * 1000:.0f} ms"
+    )
+    if n_events + n_dead != n_in:
+        raise typer.Exit(1)
+
+
+async def _demo_roundtrip(
+    console: Any, settings: Settings, messages: list[tuple[bytes | None, bytes]], timeout_s: float
+) -> tuple[int, int, int, list[float]]:
+    """Produce the messages, print each output as it arrives; return (in, events, dead letters, latencies s)."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: PLC0415
+
+    from workers.stream.kafka import client_kwargs  # noqa: PLC0415
+
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_kwargs(settings))
+    await consumer.start()
+    try:
+        tps = []
+        for topic in (settings.enriched_topic, settings.dlq_topic):
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001
+                partitions = consumer.partitions_for_topic(topic) or {0}
+            tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        producer = AIOKafkaProducer(acks="all", **client_kwargs(settings))
+        await producer.start()
+        sent_at: dict[bytes | None, float] = {}
+        try:
+            for key, value in messages:
+                metadata = await (await producer.send(settings.input_topic, value=value, key=key))
+                sent_at[key] = metadata.timestamp / 1000.0
+        finally:
+            await producer.stop()
+        console.print(f"[bold]produced[/] {len(messages)} messages to {settings.input_topic}\n")
+        n_events = n_dead = 0
+        latencies: list[float] = []
+        deadline = time.monotonic() + max(5.0, timeout_s)
+        while n_events + n_dead < len(messages) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=250)
+            for record in sorted((r for rs in batch.values() for r in rs), key=lambda r: r.timestamp):
+                payload = orjson.loads(record.value)
+                if record.key in sent_at:
+                    latencies.append(max(0.0, record.timestamp / 1000.0 - sent_at[record.key]))
+                if record.topic == settings.enriched_topic:
+                    n_events += 1
+                    console.print(render_event(payload))
+                else:
+                    n_dead += 1
+                    console.print(render_dead_letter(payload))
+        return len(messages), n_events, n_dead, latencies
+    finally:
+        await consumer.stop()
+
+
+# ----------------------------------------------------------------------------------------- eval
+
+
+@app.command(name="eval")
+def evaluate(
+    quick: bool = typer.Option(False, "--quick", help="A small subset of the corpora, for a fast check."),
+    out: Path = typer.Option(Path("bench/results"), "--out", help="Directory for restoration.json and plots."),
+    shared: Optional[Path] = typer.Option(None, "--shared", help="Directory holding the evaluation corpora."),
+) -> None:
+    """Run the restoration benchmark (``workers.evaluation.restoration.run``)."""
+    if shared is None:
+        raise _fail("--shared DIR is required: the directory holding the evaluation corpora")
+    from workers.evaluation.restoration import run  # noqa: PLC0415
+
+    try:
+        run(quick, out, shared)
+    except FileNotFoundError as exc:
+        raise _fail(f"missing corpus: {exc}") from None
+
+
+def main() -> None:
+    """Entry point for ``python -m workers.cli``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
