@@ -112,3 +112,11 @@ def test_long_text_is_chunked_with_exact_offsets(extractor):
 def test_labels_filter():
     ex = EntityExtractor(labels={"PERSON"})
     assert {m.label for m in ex.extract("Angela Merkel visited Paris on Monday.")} == {"PERSON"}
+
+
+def test_ner_only_matches_full_pipeline(extractor):
+    """The excluded components do not feed the recogniser (sentence splits aside, which this text avoids)."""
+    full = EntityExtractor(ner_only=False)
+    assert "parser" in full.nlp.pipe_names and extractor.nlp.pipe_names == ["ner"]
+    texts = [NEWS, "Angela Merkel visited Paris on Monday.", "Shares of Harbor Logistics fell 12 percent on Thursday."]
+    assert full.extract_many(texts) == extractor.extract_many(texts)
