@@ -1,0 +1,267 @@
+"""Shared fixtures: one embedded Kafka-protocol broker per test session, Kafka helpers, and
+real worker processes (``python -m workers.cli worker``) started against that broker.
+
+Tests that share the broker keep apart by using their own topic names and consumer group
+(see :func:`stream_env`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = REPO / "schemas"
+
+
+@pytest.fixture(scope="session")
+def broker():
+    """The session's embedded broker (tansu, memory only), started once."""
+    from workers.stream.broker import EmbeddedBroker
+
+    with EmbeddedBroker() as b:
+        yield b
+
+
+def stream_env(broker, **extra: str) -> dict[str, str]:
+    """Environment for a worker or CLI run on ``broker`` with fresh topic names and group.
+
+    Group joins on the embedded broker take about half the session timeout, hence 6 s.
+    """
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "KAFKA_BROKER": broker.url,
+        "UNSPUN_APP_ID": f"unspun-test-{tag}",
+        "UNSPUN_INPUT_TOPIC": f"articles-{tag}",
+        "UNSPUN_ENRICHED_TOPIC": f"articles-{tag}.enriched",
+        "UNSPUN_DLQ_TOPIC": f"articles-{tag}.dlq",
+        "UNSPUN_PARTITIONS": "2",
+        "UNSPUN_SESSION_TIMEOUT_S": "6",
+        "UNSPUN_HEARTBEAT_INTERVAL_S": "1",
+        "UNSPUN_LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+def settings_for(env: dict[str, str]):
+    """A Settings object built from ``env`` alone (the caller's UNSPUN_* variables are ignored)."""
+    from workers.settings import Settings
+
+    saved = {k: v for k, v in os.environ.items() if k.startswith("UNSPUN_") or k == "KAFKA_BROKER"}
+    try:
+        for k in saved:
+            del os.environ[k]
+        os.environ.update(env)
+        return Settings()
+    finally:
+        for k in env:
+            os.environ.pop(k, None)
+        os.environ.update(saved)
+
+
+@dataclass
+class Record:
+    """A consumed Kafka record with its value parsed as JSON (None when it is not JSON)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int
+    json: object = field(default=None)
+
+
+def produce(settings, topic: str, messages, partition: int | None = None) -> list:
+    """Send ``(key, value)`` byte pairs in order; return their RecordMetadata (offsets, timestamps)."""
+    from aiokafka import AIOKafkaProducer
+
+    from workers.stream.kafka import client_kwargs
+
+    async def run():
+        producer = AIOKafkaProducer(acks="all", **client_kwargs(settings))
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, value=v, key=k, partition=partition) for k, v in messages]
+            return [await f for f in futures]
+        finally:
+            await producer.stop()
+
+    return asyncio.run(run())
+
+
+def consume(settings, topics: list[str], expected: int, timeout_s: float = 60.0, settle_s: float = 1.0) -> list[Record]:
+    """Read ``topics`` from the beginning until ``expected`` records arrived (then ``settle_s``
+    more seconds, to catch extra ones) or ``timeout_s`` passed; return them all."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from workers.stream.kafka import client_kwargs
+
+    async def run():
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_kwargs(settings))
+        await consumer.start()
+        try:
+            tps = []
+            for topic in topics:
+                parts = None
+                for _ in range(50):
+                    parts = consumer.partitions_for_topic(topic)
+                    if parts:
+                        break
+                    await consumer._client.force_metadata_update()
+                    await asyncio.sleep(0.1)
+                tps += [TopicPartition(topic, p) for p in sorted(parts or {0})]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            records: list[Record] = []
+            deadline = time.monotonic() + timeout_s
+            settle_until = None
+            while time.monotonic() < deadline:
+                if settle_until is None and len(records) >= expected:
+                    settle_until = time.monotonic() + settle_s
+                if settle_until is not None and time.monotonic() > settle_until:
+                    break
+                batch = await consumer.getmany(timeout_ms=200)
+                for rs in batch.values():
+                    for r in rs:
+                        try:
+                            parsed = json.loads(r.value) if r.value is not None else None
+                        except ValueError:
+                            parsed = None
+                        records.append(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, parsed))
+            return records
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET http://127.0.0.1:port/path; returns (status, body text)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@dataclass
+class WorkerProcess:
+    """A running ``unspun worker`` subprocess: its env, settings, metrics port and log file."""
+
+    proc: subprocess.Popen
+    env: dict[str, str]
+    settings: object
+    metrics_port: int
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                status, _ = http_get(self.metrics_port, "/ready", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"worker not ready in {timeout_s} s:\n{self.log()}")
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def subprocess_env(env: dict[str, str]) -> dict[str, str]:
+    """The current environment without UNSPUN_*/KAFKA_BROKER, plus ``env``, with the repo importable."""
+    base = {k: v for k, v in os.environ.items() if not (k.startswith("UNSPUN_") or k == "KAFKA_BROKER")}
+    base.update(env)
+    base["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return base
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Factory: ``start_worker(env)`` runs ``python -m workers.cli worker`` with ``env`` on a free
+    metrics port and returns a :class:`WorkerProcess` (not yet waited for); all are stopped at teardown."""
+    from workers.stream.broker import free_port
+
+    started: list[WorkerProcess] = []
+
+    def start(env: dict[str, str]) -> WorkerProcess:
+        port = free_port()
+        full = dict(env, UNSPUN_METRICS_PORT=str(port))
+        log_path = tmp_path / f"worker-{len(started)}.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "worker"],
+                env=subprocess_env(full),
+                cwd=str(REPO),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(proc, full, settings_for(full), port, log_path)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def schema_validator():
+    """``schema_validator(name)`` -> a draft 2020-12 validator (with format checks) for schemas/<name>.json."""
+    from jsonschema import Draft202012Validator
+
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            schema = json.loads((SCHEMAS / f"{name}.json").read_text())
+            Draft202012Validator.check_schema(schema)
+            cache[name] = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def kit():
+    """The helper functions of this module, for test files (they cannot import conftest)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        stream_env=stream_env,
+        settings_for=settings_for,
+        produce=produce,
+        consume=consume,
+        http_get=http_get,
+        subprocess_env=subprocess_env,
+        repo=REPO,
+    )
