@@ -1,0 +1,64 @@
+"""Profile the library path (``Enricher.enrich_many`` on the benchmark articles) with pyinstrument.
+
+Prints the call tree (functions over ``--min-pct`` of the time) and writes an HTML profile under
+``bench/results/``. Needs ``pip install pyinstrument``. Pinned to one core like ``bench/library.py``.
+
+    python bench/profile_library.py [--n 64] [--shared] [--min-pct 2]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+for _p in (str(ROOT), str(ROOT / "bench")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import articles as article_set  # noqa: E402
+from library import _normalised, pin_one_core  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pyinstrument import Profiler
+
+    from workers.pipeline import Enricher
+    from workers.settings import get_settings
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--shared", action="store_true")
+    p.add_argument("--min-pct", type=float, default=2.0, help="hide frames under this share of the time")
+    p.add_argument("--interval", type=float, default=0.0005, help="sampling interval, seconds")
+    args = p.parse_args(argv)
+    pin_one_core()
+    settings = get_settings()
+    enricher = Enricher(settings)
+    docs = _normalised(article_set.generate(args.n, shared=args.shared), settings)
+    warm = _normalised(article_set.generate(8, seed=99, shared=args.shared), settings)
+    enricher.enrich_many(warm)
+    batch = settings.batch_size
+    profiler = Profiler(interval=args.interval)
+    profiler.start()
+    for k in range(0, len(docs), batch):
+        enricher.enrich_many(docs[k : k + batch])
+    profiler.stop()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "profile_library.html").write_text(profiler.output_html(), encoding="utf-8")
+    from pyinstrument.renderers import ConsoleRenderer
+
+    print(profiler.output(ConsoleRenderer(unicode=True, color=False, show_all=False, time="percent_of_total",
+                                          processor_options={"filter_threshold": args.min_pct / 100})))
+    print(f"HTML profile: {out / 'profile_library.html'}")
+
+
+if __name__ == "__main__":
+    main()
