@@ -1,0 +1,156 @@
+"""The `unspun` command: restore (no broker), produce and tail (embedded broker), worker start-up errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from workers.cli import app
+
+SPUN_TXT = (
+    "Port strike ends after staff settle for new contract\n"
+    "Dock staff returned to work on Monday after union members voted to accept a contract that raises "
+    "wages by 14 p.c. over three years. Union chief Marisol Vega mentioned the deal protected jobs, and the "
+    "governor mentioned on Friday it would cost tens of millions of {dollars}.\n"
+)
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    """A CliRunner whose commands see no UNSPUN_*/KAFKA_BROKER variables but those passed in `env`."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("UNSPUN_") or key == "KAFKA_BROKER":
+            monkeypatch.delenv(key)
+    return CliRunner()
+
+
+def _lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def test_restore_txt_prints_one_valid_event(runner, tmp_path, schema_validator):
+    path = tmp_path / "spun.txt"
+    path.write_text(SPUN_TXT)
+    result = runner.invoke(app, ["restore", str(path)])
+    assert result.exit_code == 0, result.output
+    [event] = _lines(result.stdout)
+    assert not list(schema_validator("enriched.v1").iter_errors(event))
+    assert event["title"] == "Port strike ends after staff settle for new contract"
+    assert ("{dollars}", "dollars") in {(e["original"], e["restored"]) for e in event["edits"]}
+    assert event["restored_text"] != event["text"]
+    assert "Marisol Vega" in {m["text"] for m in event["entities"]}
+
+
+def test_restore_jsonl_and_stdin_give_one_line_per_article(runner, tmp_path, schema_validator):
+    path = tmp_path / "two.jsonl"
+    path.write_text(
+        json.dumps({"id": "a", "text": "The firm mentioned income rose 14 p.c. last year."}) + "\n"
+        + json.dumps({"id": "b", "title": "Clean", "text": "The council met on Tuesday."}) + "\n"
+    )
+    result = runner.invoke(app, ["restore", str(path)])
+    assert result.exit_code == 0, result.output
+    events = _lines(result.stdout)
+    assert [e["id"] for e in events] == ["a", "b"]
+    for event in events:
+        assert not list(schema_validator("enriched.v1").iter_errors(event))
+
+    result = runner.invoke(app, ["restore", "-"], input=SPUN_TXT)
+    assert result.exit_code == 0, result.output
+    [event] = _lines(result.stdout)
+    assert event["id"].startswith("sha256:")
+
+
+def test_restore_reports_bad_articles_and_exits_1(runner, tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(json.dumps({"id": "ok", "text": "The council met on Tuesday."}) + "\n" + json.dumps({"id": "empty", "text": "  "}) + "\n")
+    result = runner.invoke(app, ["restore", str(path)])
+    assert result.exit_code == 1
+    assert [e["id"] for e in _lines(result.stdout)] == ["ok"]
+    assert "empty: empty_text" in result.stderr
+
+
+def test_restore_missing_file_is_a_clear_error(runner, tmp_path):
+    result = runner.invoke(app, ["restore", str(tmp_path / "nope.txt")])
+    assert result.exit_code == 2
+    assert "nope.txt" in result.stderr
+
+
+def test_produce_without_broker_says_how_to_configure(runner, tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text(SPUN_TXT)
+    result = runner.invoke(app, ["produce", str(path)])
+    assert result.exit_code == 2
+    assert "KAFKA_BROKER" in result.stderr
+
+
+@pytest.mark.broker
+def test_produce_then_tail_round_trip(runner, tmp_path, broker, kit):
+    env = kit.stream_env(broker)
+    txt = tmp_path / "one.txt"
+    txt.write_text(SPUN_TXT)
+    jsonl = tmp_path / "two.jsonl"
+    jsonl.write_text(json.dumps({"id": "x1", "text": "First."}) + "\n" + json.dumps({"text": "Second, no id."}) + "\n")
+    result = runner.invoke(app, ["produce", str(txt), str(jsonl)], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"sent 3 articles to {env['UNSPUN_INPUT_TOPIC']}" in result.stdout
+
+    result = runner.invoke(app, ["produce", "-"], env=env, input=json.dumps({"id": "stdin-1", "text": "From stdin."}))
+    assert result.exit_code == 0, result.output
+    assert "sent 1 article " in result.stdout
+
+    # The input topic was created with the configured partition count; keys are article ids.
+    settings = kit.settings_for(env)
+    records = kit.consume(settings, [settings.input_topic], expected=4, settle_s=0.5)
+    assert len({r.partition for r in records} | {0}) >= 1
+    by_key = {r.key.decode(): r.json for r in records}
+    assert set(by_key) >= {"x1", "stdin-1"}
+    assert all(key == value["id"] for key, value in by_key.items())
+
+    result = runner.invoke(
+        app,
+        ["tail", "--topic", env["UNSPUN_INPUT_TOPIC"], "--from-beginning", "--max", "4", "--timeout", "10"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    tailed = _lines(result.stdout)
+    assert len(tailed) == 4
+    assert {t["id"] for t in tailed} == set(by_key)
+
+
+@pytest.mark.broker
+def test_tail_stops_after_idle_timeout(runner, broker, kit):
+    env = kit.stream_env(broker)
+    started = time.monotonic()
+    result = runner.invoke(app, ["tail", "--from-beginning", "--timeout", "1.5"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.broker
+def test_worker_fails_fast_when_metrics_port_is_taken(broker, kit):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = kit.stream_env(broker, UNSPUN_METRICS_PORT=str(port))
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "worker"],
+            env=kit.subprocess_env(env),
+            cwd=str(kit.repo),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert f"127.0.0.1:{port} is already in use" in proc.stderr
+    assert time.monotonic() - started < 15
