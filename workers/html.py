@@ -13,7 +13,7 @@ _STYLE = """
 body{font:16px/1.6 Georgia,serif;max-width:46em;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.5em} .meta{color:#666;font:13px sans-serif}
 del{color:#b22;text-decoration:line-through} ins{color:#161;text-decoration:none;background:#e7f6e7}
-mark.ent{border-radius:3px;padding:0 2px} mark.ent::after{content:attr(data-label);font:10px sans-serif;margin-left:2px;color:#555}
+mark.ent{border-radius:3px;padding:0 2px} mark.ent[data-label]::after{content:attr(data-label);font:10px sans-serif;margin-left:2px;color:#555}
 mark.PERSON{background:#fde2c8} mark.ORG{background:#d7e8fb} mark.GPE{background:#d9f2d9} mark.LOC{background:#e6f7e6}
 mark.DATE,mark.TIME{background:#eee} mark.MONEY,mark.PERCENT,mark.CARDINAL,mark.QUANTITY,mark.ORDINAL{background:#f3eefc}
 mark.NORP,mark.FAC,mark.EVENT,mark.PRODUCT,mark.LAW,mark.WORK_OF_ART,mark.LANGUAGE{background:#fff3bf}
@@ -52,7 +52,10 @@ def render_text(restored: str, edits: list[dict], entities: list[dict]) -> str:
         piece = escape(restored[a:b])
         ent = next((m for m in entities if m["start"] <= a and b <= m["end"]), None)
         if ent:
-            piece = f'<mark class="ent {escape(ent["label"])}" data-label="{escape(ent["label"])}">{piece}</mark>'
+            # An entity cut by an edit spans several marks; only its last one shows the label.
+            label = escape(ent["label"])
+            shown = f' data-label="{label}"' if b >= ent["end"] else ""
+            piece = f'<mark class="ent {label}"{shown}>{piece}</mark>'
         if i_edit < len(spans) and spans[i_edit][0] <= a < spans[i_edit][1]:
             s, e, edit = spans[i_edit]
             if a == s:
