@@ -48,6 +48,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+#: Longest time a fetch request may wait at the broker for data, ms. Faust fixes it at 1500 ms;
+#: brokers that answer a waiting fetch only at this deadline (the embedded one does, when a
+#: consumer reads several partitions) then add up to that much latency per message.
+DEFAULT_FETCH_MAX_WAIT_MS = 100
 
 
 class MetricsPortInUse(RuntimeError):
@@ -106,6 +110,8 @@ class WorkerState:
         self.enriched_topic: Any = None
         self.dlq_topic: Any = None
         self.processed: dict[tuple[str, int], int] = {}
+        self.fetch_max_wait_ms = int(getattr(settings, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
+        self._fetch_tuned = False
 
     def _event(self) -> asyncio.Event:
         if self._enricher_ready is None:
@@ -151,6 +157,22 @@ class WorkerState:
     def ready(self) -> bool:
         """Ready = models loaded and at least one input partition assigned."""
         return self.models_ready and bool(self.assigned_input_partitions())
+
+    def tune_consumer(self) -> None:
+        """Apply ``fetch_max_wait_ms`` to the running aiokafka consumer (Faust has no setting for it).
+
+        Safe to call repeatedly; does nothing until the consumer exists or when the client's
+        internals differ from what is expected.
+        """
+        if self._fetch_tuned or self.app is None:
+            return
+        try:
+            fetcher = self.app.consumer._thread._consumer._fetcher  # noqa: SLF001
+        except AttributeError:
+            return
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = self.fetch_max_wait_ms  # noqa: SLF001
+            self._fetch_tuned = True
 
     def note_processed(self, messages: Sequence[Any]) -> None:
         """Remember the last processed offset per (topic, partition), for the lag gauge."""
@@ -356,8 +378,13 @@ def create_app(
 
     register_agents(app, state)
 
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
+        state.tune_consumer()
+
     @app.timer(interval=2.0)
     async def refresh_gauges() -> None:
+        state.tune_consumer()
         state.update_lag()
         metrics.WORKER_READY.set(1 if state.ready() else 0)
 
