@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -154,3 +155,32 @@ def test_worker_fails_fast_when_metrics_port_is_taken(broker, kit):
     assert proc.returncode == 2, proc.stderr
     assert f"127.0.0.1:{port} is already in use" in proc.stderr
     assert time.monotonic() - started < 15
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_demo_runs_offline_and_accounts_for_every_sample(kit):
+    import re
+
+    env = {"UNSPUN_METRICS_PORT": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "demo"],
+        env=kit.subprocess_env(env),
+        cwd=str(kit.repo),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    match = re.search(r"articles in: (\d+), events out: (\d+), dead letters: (\d+), end-to-end latency p50: (\d+) ms, p99: (\d+) ms", proc.stdout)
+    assert match, proc.stdout[-3000:]
+    n_in, n_events, n_dead = (int(match.group(i)) for i in (1, 2, 3))
+    assert n_in == n_events + n_dead and n_events >= 3 and n_dead >= 1
+    assert "Entities:" in proc.stdout
+    # Everything the demo started is gone: the broker port is closed and the worker has exited.
+    broker_port = int(re.search(r"embedded broker kafka://127\.0\.0\.1:(\d+)", proc.stdout).group(1))
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", broker_port), timeout=1).close()
+    worker_pid = int(re.search(r"worker pid (\d+)", proc.stdout).group(1))
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)

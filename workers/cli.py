@@ -379,7 +379,8 @@ def demo(
     console.print(
         f"[bold]summary[/] articles in: {n_in}, events out: {n_events}, dead letters: {n_dead}, "
         f"end-to-end latency p50: {_percentile(latencies, 0.5) * 1000:.0f} ms, "
-        f"p99: {_percentile(latencies, 0.99) * 1000:.0f} ms"
+        f"p99: {_percentile(latencies, 0.99) * 1000:.0f} ms",
+        soft_wrap=True,
     )
     if n_events + n_dead != n_in:
         raise typer.Exit(1)
@@ -393,7 +394,9 @@ async def _demo_roundtrip(
 
     from workers.stream.kafka import client_kwargs  # noqa: PLC0415
 
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_kwargs(settings))
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100, **client_kwargs(settings)
+    )
     await consumer.start()
     try:
         tps = []
