@@ -41,12 +41,14 @@ log = logging.getLogger(__name__)
 LN10 = math.log(10.0)
 RESTORER_VERSION = "1"
 NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
-MAX_OPTIONS = 3  # per span, after pruning
-MAX_COMBOS = 96  # per group of interacting spans
+MAX_OPTIONS = 2  # per span, after pruning
+MAX_COMBOS = 64  # per group of interacting spans
+MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
+MAX_GROUP = 4  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
 MIN_POSTERIOR = 1e-3
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
-    "log_weight", "capitalised_mid_sentence", "is_name", "multiword",
+    "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates",
 )  # options below this independent posterior are dropped before joint decoding
 
 
@@ -325,6 +327,11 @@ class Restorer:
         cal = self.cal
         rho = cal.rho
         N = len(toks)
+        # words written capitalised mid-sentence in the body are names here, also where a headline
+        # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
+        names = {
+            toks[k].norm for k in range(N) if not init[k] and not head[k] and is_capitalised(toks[k].text)
+        }
         spans: list[_Span] = []
         for idx, (i, j, key) in enumerate(spans_raw):
             f = self.form(key)
@@ -332,7 +339,7 @@ class Restorer:
             keep_p = 1 - pi * rho * f.is_original
             first = toks[i].text
             cap = is_capitalised(first)
-            midcap = cap and not init[i] and not head[i]
+            midcap = cap and ((not init[i] and not head[i]) or toks[i].norm in names)
             prev_cap = i > 0 and is_capitalised(toks[i - 1].text) and toks[i - 1].text[:1].isalpha()
             next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
             opts: list[_Option] = []
@@ -342,7 +349,7 @@ class Restorer:
                 bonus = math.log(max(1e-12, pi * rho * c.weight)) - math.log(max(1e-12, keep_p))
                 orig_cap = c.original[:1].isupper()
                 if c.kind == "name":
-                    if not cap or not (next_cap or (prev_cap and not init[i - 1] if i > 0 else False) or prev_cap):
+                    if not cap or not (next_cap or prev_cap):  # a name part stands next to another one
                         continue
                     nb = (n[i - 1],) + key if prev_cap and i > 0 else key + ((n[j],) if j < N else ())
                     if len(nb) > len(key) and self.model.count(nb) > 0:
@@ -360,7 +367,10 @@ class Restorer:
                     float(midcap),
                     float(c.kind == "name"),
                     float(len(key) > 1 or len(otoks) > 1),
+                    math.log(len(f.candidates)),
                 )
+                if bonus < MIN_BONUS:
+                    continue  # no n-gram gain could make it win: saves scoring on clean articles
                 opts.append(_Option(otoks, c.original, c.kind, bonus, feats))
             if opts:
                 spans.append(_Span(i, j, key, opts))
@@ -386,6 +396,7 @@ class Restorer:
                 starts.append(len(left))
         scores = _score_many(model, windows, starts)
         pruned: list[_Span] = []
+        single: dict[tuple[int, int], list[float]] = {}  # pass-1 scores: keep, then each kept option
         k = 0
         for sp in spans:
             keep = scores[k] * lmw
@@ -403,6 +414,7 @@ class Restorer:
             opts = [o._replace(gain=gains[o.surface]) for p, o in ranked[:MAX_OPTIONS] if p >= MIN_POSTERIOR]
             if opts:
                 pruned.append(_Span(sp.i, sp.j, sp.key, opts))
+                single[(sp.i, sp.j)] = [keep] + [keep + o.gain + o.bonus for o in opts]
         if not pruned:
             return []
 
@@ -410,7 +422,7 @@ class Restorer:
         groups: list[list[_Span]] = []
         end = -10
         for sp in sorted(pruned, key=lambda s: (s.i, s.j)):
-            if groups and sp.i <= end + 2:
+            if groups and sp.i <= end + 2 and len(groups[-1]) < MAX_GROUP:
                 groups[-1].append(sp)
                 end = max(end, sp.j)
             else:
@@ -419,7 +431,11 @@ class Restorer:
         # pass 2: joint windows per group
         jobs: list[tuple[list[_Span], list[tuple[int, ...]]]] = []
         windows, starts = [], []
+        done: list[tuple[list[_Span], list[tuple[int, ...]], list[float]]] = []
         for g in groups:
+            if len(g) == 1:  # nothing interacts: the independent window is the joint one
+                done.append((g, [(c,) for c in range(len(g[0].options) + 1)], single[(g[0].i, g[0].j)]))
+                continue
             combos = self._combos(g)
             if len(combos) > MAX_COMBOS:
                 g2 = [_Span(s.i, s.j, s.key, s.options[:1]) for s in g]
@@ -441,6 +457,8 @@ class Restorer:
                 v = scores[k] * lmw + sum(g[s].options[ci - 1].bonus for s, ci in enumerate(c) if ci)
                 vals.append(v)
                 k += 1
+            done.append((g, combos, vals))
+        for g, combos, vals in done:
             mx = max(vals)
             ws = [math.exp(v - mx) for v in vals]
             z = sum(ws)
@@ -461,27 +479,31 @@ class Restorer:
 
     @staticmethod
     def _combos(g: list[_Span]) -> list[tuple[int, ...]]:
-        """All non-overlapping assignments (0 = keep, k = option k) of a group's spans."""
-        combos: list[tuple[int, ...]] = []
-        ranges = [range(len(s.options) + 1) for s in g]
-        total = 1
-        for r in ranges:
-            total *= len(r)
-            if total > 50 * MAX_COMBOS:
-                return [()] * (MAX_COMBOS + 1)
-        for c in product(*ranges):
-            last = -1
-            ok = True
-            for s, ci in zip(g, c):
-                if ci:
-                    if s.i < last:
-                        ok = False
-                        break
-                    last = s.j
-            if ok:
-                # overlap with an earlier chosen span that starts before and ends after s.i
-                combos.append(c)
-        return combos
+        """All non-overlapping assignments (0 = keep, k = option k) of a group's spans (sorted by
+        start), by depth-first search; stops early and returns ``MAX_COMBOS + 1`` items when there
+        are more than ``MAX_COMBOS``."""
+        out: list[tuple[int, ...]] = []
+        m = len(g)
+        cur: list[int] = []
+
+        def dfs(s: int, last_end: int) -> bool:
+            if s == m:
+                out.append(tuple(cur))
+                return len(out) > MAX_COMBOS
+            cur.append(0)
+            if dfs(s + 1, last_end):
+                return True
+            cur.pop()
+            if g[s].i >= last_end:
+                for k in range(1, len(g[s].options) + 1):
+                    cur.append(k)
+                    if dfs(s + 1, g[s].j):
+                        return True
+                    cur.pop()
+            return False
+
+        dfs(0, -1)
+        return out
 
     @staticmethod
     def _windows(n, g, combos, windows, starts) -> None:
