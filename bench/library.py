@@ -11,7 +11,8 @@ Rows, all over the same article set (``bench/articles.py``), after a warm-up on 
   restoration, NER, mapping entities back to the received text, event dicts).
 
 Throughput is words (whitespace words of title + text, the same for every row) and articles per
-second of wall time; each row runs ``--repeats`` times and the median is reported. The process is
+second of wall time (and per CPU-second of this process, which other tenants of a busy machine
+disturb less); each row runs ``--repeats`` times and the median is reported. The process is
 pinned to one CPU and BLAS/OpenMP pools to one thread, so the numbers are per core.
 
     python bench/library.py [--quick] [--n 64] [--shared] [--json FILE]
@@ -47,6 +48,14 @@ def pin_one_core() -> int | None:
         os.sched_setaffinity(0, {cpus[-1]})
         return cpus[-1]
     except (AttributeError, OSError):
+        return None
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (other processes compete for the core when high)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
         return None
 
 
@@ -113,20 +122,26 @@ def run(articles: list[dict], warmup: list[dict], repeats: int = 3) -> dict:
         warm()
     # Rows take turns, so a change in background load touches every row alike.
     times: dict[str, list[float]] = {name: [] for name, _, _ in plan}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in plan}
+    load_before = load_average()
     for _ in range(repeats):
         for name, fn, _ in plan:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     rows = {}
     for name, runs in times.items():
         median = statistics.median(runs)
+        cpu_median = statistics.median(cpu[name])
         rows[name] = {
             "seconds": round(median, 4),
             "runs_s": [round(t, 4) for t in runs],
             "words_per_s": round(words / median, 1),
             "articles_per_s": round(n / median, 2),
             "ms_per_article": round(1000 * median / n, 2),
+            "cpu_ms_per_article": round(1000 * cpu_median / n, 2),
+            "articles_per_cpu_s": round(n / cpu_median, 2),
         }
     edits = sum(len(restorer.restore(joined(a)).edits) for a in docs)
     ents = ner_bare()
@@ -135,9 +150,12 @@ def run(articles: list[dict], warmup: list[dict], repeats: int = 3) -> dict:
         "rows": rows,
         "ratios": {
             "restore_ner_over_ner_bare": round(rows["restore_ner"]["words_per_s"] / rows["ner_bare"]["words_per_s"], 3),
+            "restore_ner_over_ner_bare_cpu": round(
+                rows["ner_bare"]["cpu_ms_per_article"] / rows["restore_ner"]["cpu_ms_per_article"], 3),
             "ner_extractor_over_ner_bare": round(rows["ner_extractor"]["words_per_s"] / rows["ner_bare"]["words_per_s"], 3),
         },
         "articles": article_set.describe(articles),
+        "load_average": {"before": load_before, "after": load_average()},
         "restorer_edits": edits,
         "entities": ents,
         "enriched_ok": ok,

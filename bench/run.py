@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora (GUM Wikinews)")
     p.add_argument("--skip-library", action="store_true")
     p.add_argument("--skip-stream", action="store_true")
+    p.add_argument("--what-if", action="store_true",
+                   help="also measure the 50%% load with a 50 ms consumer fetch wait (default in full mode)")
     args = p.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     extra = (["--quick"] if args.quick else []) + (["--shared"] if args.shared else [])
@@ -72,10 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     result: dict = {"machine": machine(), "quick": args.quick, "shared": args.shared, "time": stamp}
     library = None if args.skip_library else _run("library.py", RESULTS / f"library-{stamp}.json", extra)
-    stream = None if args.skip_stream else _run("stream.py", RESULTS / f"stream-{stamp}.json", extra)
+    stream_args = extra + (["--what-if"] if args.what_if or not args.quick else [])
+    stream = None if args.skip_stream else _run("stream.py", RESULTS / f"stream-{stamp}.json", stream_args)
     result["library"], result["stream"] = library, stream
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     tables: list[report.Table] = []
     if library:
         tables.append(report.library_table(library))

@@ -178,6 +178,22 @@ def proc_memory(pid: int) -> dict[str, int]:
     return out
 
 
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` (seconds), from /proc; None if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def worker_command() -> tuple[list[str], str]:
     """The command that runs ``unspun worker``, and a label for it.
 
@@ -236,6 +252,9 @@ class Process:
             "rss_mib_median": round(statistics.median(self.rss_samples) / mib, 1) if self.rss_samples else None,
         }
 
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.proc.pid) or 0.0
+
     def alive(self) -> bool:
         return self.proc.poll() is None
 
@@ -259,7 +278,8 @@ class Process:
 class Worker(Process):
     """One ``unspun worker`` subprocess with its metrics port."""
 
-    def __init__(self, name: str, broker_url: str, topics: Topics, app_id: str, log_dir: Path, extra_env=None):
+    def __init__(self, name: str, broker_url: str, topics: Topics, app_id: str, log_dir: Path, extra_env=None,
+                 command: tuple[list[str], str] | None = None):
         from workers.stream.broker import free_port
 
         self.metrics_port = free_port()
@@ -278,7 +298,7 @@ class Worker(Process):
             "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
         })
         env.update(extra_env or {})
-        cmd, self.command_label = worker_command()
+        cmd, self.command_label = command or worker_command()
         super().__init__(name, cmd, env, log_dir)
 
     async def get(self, session, path: str) -> tuple[int, bytes]:
@@ -436,6 +456,10 @@ class PhaseResult:
     latency_ms: dict
     delivered_ms: dict
     stages: dict = field(default_factory=dict)
+    process_cpu_s: float | None = None
+    articles_per_cpu_s: float | None = None
+    cpu_ms_per_article: float | None = None
+    load_average: list[float] | None = None
     latencies: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -444,10 +468,13 @@ class PhaseResult:
 
 async def run_phase(
     name: str, feeder: Feeder, collector: Collector, topic: str, count: int, rate: float | None,
-    timeout: float, dlq_topic: str | None = None,
+    timeout: float, dlq_topic: str | None = None, procs: list[Process] | None = None,
 ) -> PhaseResult:
+    """Send ``count`` articles and wait for their outputs; ``procs``: processes whose CPU time to charge."""
+    cpu0 = sum(p.cpu_seconds() for p in procs or [])
     sent = await feeder.send(topic, name, count, rate)
     ok = await collector.wait_for(set(sent), timeout)
+    cpu = sum(p.cpu_seconds() for p in procs or []) - cpu0
     got = {k: collector.seen[k] for k in sent if k in collector.seen}
     if not ok:
         print(f"  [{name}] timed out: {len(got)}/{len(sent)} outputs", file=sys.stderr)
@@ -469,6 +496,10 @@ async def run_phase(
         latency_ms=quantiles(latencies),
         delivered_ms=quantiles(delivered),
         latencies=[round(x, 1) for x in latencies],
+        process_cpu_s=round(cpu, 2) if procs else None,
+        articles_per_cpu_s=round(len(got) / cpu, 2) if procs and cpu > 0 else None,
+        cpu_ms_per_article=round(1000 * cpu / len(got), 1) if procs and got else None,
+        load_average=load_average(),
     )
 
 
@@ -519,15 +550,19 @@ class Plan:
 
 async def worker_session(
     tag: str, n_workers: int, broker, articles: list[dict], plan: Plan, log_dir: Path, with_loads: bool,
+    command: tuple[list[str], str] | None = None, only_rate: float | None = None,
 ) -> dict:
-    """Start ``n_workers`` workers on fresh topics, warm up, run the burst (and the loads)."""
+    """Start ``n_workers`` workers on fresh topics, warm up, run the burst (and the loads).
+
+    ``only_rate``: skip the burst and run one fixed load at this rate (named ``load_50``).
+    """
     import aiohttp
 
     topics = Topics.fresh(tag)
     await create_topics(broker.bootstrap, [topics.input, topics.enriched, topics.dlq])
     app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
     t_start = time.monotonic()
-    workers = [Worker(f"{tag}-{i}", broker.url, topics, app_id, log_dir) for i in range(n_workers)]
+    workers = [Worker(f"{tag}-{i}", broker.url, topics, app_id, log_dir, command=command) for i in range(n_workers)]
     sampler = asyncio.create_task(sample_memory_forever(workers))
     collector = Collector(broker.bootstrap, [topics.enriched, topics.dlq])
     feeder = Feeder(broker.bootstrap, articles)
@@ -542,8 +577,18 @@ async def worker_session(
             warm = await run_phase("warmup", feeder, collector, topics.input, plan.warmup, None, 180, topics.dlq)
             result["warmup"] = {k: v for k, v in warm.to_dict().items() if k != "latencies"}
             phases: list[PhaseResult] = []
+            if only_rate:
+                count = max(10, int(round(only_rate * plan.load_seconds)))
+                before = await scrape(workers, session)
+                ph = await run_phase("load_50", feeder, collector, topics.input, count, only_rate,
+                                     plan.load_seconds * 2 + 60, topics.dlq, workers)
+                ph.stages = stages_between(before, await scrape(workers, session))
+                result["phases"] = {"load_50": ph.to_dict()}
+                result["memory"] = {w.name: w.memory() for w in workers}
+                return result
             before = await scrape(workers, session)
-            burst = await run_phase("max", feeder, collector, topics.input, plan.burst, None, 60 + plan.burst, topics.dlq)
+            burst = await run_phase("max", feeder, collector, topics.input, plan.burst, None, 60 + plan.burst, topics.dlq,
+                                   workers)
             after = await scrape(workers, session)
             burst.stages = stages_between(before, after)
             phases.append(burst)
@@ -555,7 +600,7 @@ async def worker_session(
                     before = await scrape(workers, session)
                     ph = await run_phase(
                         f"load_{int(share * 100)}", feeder, collector, topics.input, count, rate,
-                        plan.load_seconds * 2 + 60, topics.dlq,
+                        plan.load_seconds * 2 + 60, topics.dlq, workers,
                     )
                     after = await scrape(workers, session)
                     ph.stages = stages_between(before, after)
@@ -592,10 +637,11 @@ async def passthrough_session(broker, articles: list[dict], plan: Plan, rate_50:
         await collector.start()
         await feeder.start()
         await run_phase("warmup", feeder, collector, topics.input, plan.warmup, None, 60)
-        phases = [await run_phase("max", feeder, collector, topics.input, plan.burst, None, 120)]
+        phases = [await run_phase("max", feeder, collector, topics.input, plan.burst, None, 120, None, [proc])]
         if rate_50:
             count = max(10, int(round(rate_50 * plan.load_seconds)))
-            phases.append(await run_phase("load_50", feeder, collector, topics.input, count, rate_50, plan.load_seconds * 2 + 60))
+            phases.append(await run_phase("load_50", feeder, collector, topics.input, count, rate_50,
+                                          plan.load_seconds * 2 + 60, None, [proc]))
         proc.sample_memory()
         result["phases"] = {p.name: p.to_dict() for p in phases}
         result["memory"] = {"passthrough": proc.memory()}
@@ -605,7 +651,7 @@ async def passthrough_session(broker, articles: list[dict], plan: Plan, rate_50:
     return result
 
 
-async def run(quick: bool, shared: bool, n_articles: int | None = None) -> dict:
+async def run(quick: bool, shared: bool, n_articles: int | None = None, what_if: bool = False) -> dict:
     from workers.stream.broker import EmbeddedBroker
 
     plan = Plan(burst=64, warmup=32, load_seconds=5.0) if quick else Plan(burst=320, warmup=64, load_seconds=30.0)
@@ -625,6 +671,12 @@ async def run(quick: bool, shared: bool, n_articles: int | None = None) -> dict:
         t0 = time.monotonic()
         out["two_workers"] = await worker_session("two", 2, broker, articles, plan, log_dir, with_loads=False)
         print(f"  two workers: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+        if what_if and rate_50:
+            t0 = time.monotonic()
+            cmd = ([sys.executable, str(ROOT / "bench" / "whatif_worker.py")], "worker with fetch_max_wait_ms=50")
+            out["what_if_fetch_wait_50ms"] = await worker_session(
+                "whatif", 1, broker, articles, plan, log_dir, with_loads=False, command=cmd, only_rate=rate_50)
+            print(f"  what-if fetch wait: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         if broker_proc is not None:
             m = proc_memory(broker_proc.pid)
             out["broker_rss_mib_peak"] = round(m.get("VmHWM", 0) / 2**20, 1)
@@ -642,9 +694,11 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="Stream path benchmark: worker vs passthrough, loads, scaling.")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora")
+    p.add_argument("--what-if", action="store_true",
+                   help="also run the 50%% load with a worker whose consumer fetch wait is 50 ms (bench/whatif_worker.py)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
-    result = asyncio.run(run(args.quick, args.shared))
+    result = asyncio.run(run(args.quick, args.shared, what_if=args.what_if))
     result["quick"] = args.quick
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
