@@ -21,6 +21,7 @@ import errno
 import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -112,6 +113,8 @@ class WorkerState:
         self.processed: dict[tuple[str, int], int] = {}
         self.fetch_max_wait_ms = int(getattr(settings, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
         self._fetch_tuned = False
+        self.data_dir: Path | None = None
+        self.temp_data_dir = False
 
     def _event(self) -> asyncio.Event:
         if self._enricher_ready is None:
@@ -306,13 +309,18 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
-def _data_dir(settings: Settings) -> Path:
+def _data_dir(settings: Settings) -> tuple[Path, bool]:
+    """Faust's data directory and whether it is a temporary one (removed when the worker stops).
+
+    ``UNSPUN_DATA_DIR`` names a fixed directory; by default each worker gets its own temporary
+    directory, so several workers can run side by side from one working directory.
+    """
     configured = getattr(settings, "data_dir", "") or os.environ.get("UNSPUN_DATA_DIR", "")
     if configured:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
-        return path
-    return Path(tempfile.mkdtemp(prefix=f"unspun-{settings.app_id}-"))
+        return path, False
+    return Path(tempfile.mkdtemp(prefix=f"unspun-{settings.app_id}-")), True
 
 
 def create_app(
@@ -341,6 +349,8 @@ def create_app(
             "or run `unspun worker` without it to start the embedded broker."
         )
     state = WorkerState(settings, enricher_factory)
+    data_dir, state.temp_data_dir = _data_dir(settings)
+    state.data_dir = data_dir
     conf: dict[str, Any] = {
         "broker": faust_broker_urls(settings.broker),
         "key_serializer": "raw",
@@ -353,7 +363,7 @@ def create_app(
         "consumer_auto_offset_reset": "earliest",
         "producer_max_request_size": state.max_message_bytes,
         "producer_acks": -1,
-        "datadir": str(_data_dir(settings)),
+        "datadir": str(data_dir),
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,
         "web_bind": settings.metrics_host,
@@ -455,3 +465,5 @@ def run_worker(
         worker.execute_from_commandline()
     finally:
         state.executor.shutdown(wait=False, cancel_futures=True)
+        if state.temp_data_dir and state.data_dir is not None:
+            shutil.rmtree(state.data_dir, ignore_errors=True)
