@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> None:
     breakdown(enricher, docs, batch)
 
 
+def _spun(doc: dict) -> bool:
+    # normalise_article keeps the input's own "meta" under meta["meta"]
+    meta = doc.get("meta") or {}
+    return bool(meta.get("spun", (meta.get("meta") or {}).get("spun")))
+
+
 def breakdown(enricher, docs: list[dict], batch: int) -> None:
     """CPU time of each step of ``enrich_many`` timed on its own (the sampling profile cannot see into
     spaCy's compiled code, so its share shows up as the thread's own time)."""
@@ -85,7 +91,7 @@ def breakdown(enricher, docs: list[dict], batch: int) -> None:
         timed("language id", lambda: detect_language(d["text"]))
         joined = f"{d['title']}\n\n{d['text']}" if d.get("title") else d["text"]
         results.append(timed("restore (spun and clean)", lambda: restorer.restore(joined)))
-    spun = [r for r, d in zip(results, docs) if d["meta"].get("spun")]
+    spun = [r for r, d in zip(results, docs) if _spun(d)]
     texts = [r.text.split("\n\n", 1)[1] if d.get("title") else r.text for r, d in zip(results, docs)]
     for k in range(0, n, batch):
         chunk = texts[k : k + batch]
@@ -103,8 +109,8 @@ def breakdown(enricher, docs: list[dict], batch: int) -> None:
     extra = steps["EntityExtractor.extract_many"] - steps["spaCy nlp.pipe (bare NER)"]
     print(f"  {'(extractor over bare spaCy)':34s} {1000 * extra / n:8.1f}")
     print(f"  {'Enricher.enrich_many, all steps':34s} {1000 * total / n:8.1f}")
-    sp = [d for d in docs if d["meta"].get("spun")]
-    cl = [d for d in docs if not d["meta"].get("spun")]
+    sp = [d for d in docs if _spun(d)]
+    cl = [d for d in docs if not _spun(d)]
     for label, items in (("spun", sp), ("clean", cl)):
         if items:
             c0 = time.process_time()

@@ -169,7 +169,10 @@ def stream_tables(stream: dict, library: dict | None = None) -> list[Table]:
         mem_rows.append([name, m["rss_mib_median"], m["rss_mib_peak"]])
     if stream.get("broker_rss_mib_peak") is not None:
         mem_rows.append(["embedded broker (tansu)", None, stream["broker_rss_mib_peak"]])
-    memory = Table("Resident memory, MiB", ["process", "median RSS", "peak RSS"], mem_rows)
+    idle = [f"{k}: {stream[k]['idle_cpu_percent']}%" for k in ("one_worker", "two_workers", "what_if_fetch_wait_50ms")
+            if (stream.get(k) or {}).get("idle_cpu_percent") is not None]
+    memory = Table("Resident memory, MiB", ["process", "median RSS", "peak RSS"], mem_rows,
+                   ("CPU of an idle worker (per worker), " + ", ".join(idle)) if idle else "")
 
     o, t = one["max"]["articles_per_s"], two["max"]["articles_per_s"]
     scaling = Table(

@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora (GUM Wikinews)")
     p.add_argument("--skip-library", action="store_true")
     p.add_argument("--skip-stream", action="store_true")
+    p.add_argument("--publish", action="store_true",
+                   help="also copy RESULTS.md and latency.png to bench/ (tracked) for the README")
     p.add_argument("--what-if", action="store_true",
                    help="also measure the 50%% load with a 50 ms consumer fetch wait (default in full mode)")
     args = p.parse_args(argv)
@@ -108,6 +110,13 @@ def main(argv: list[str] | None = None) -> None:
         md.append("![end-to-end latency](latency.png)")
     (RESULTS / "RESULTS.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     console.print(f"results: {RESULTS / f'bench-{stamp}.json'} and RESULTS.md; total {result['seconds']:.0f} s")
+    if args.publish:
+        import shutil
+
+        (BENCH / "RESULTS.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+        if plot:
+            shutil.copyfile(plot, BENCH / "latency.png")
+        console.print("copied to bench/RESULTS.md and bench/latency.png")
 
 
 if __name__ == "__main__":

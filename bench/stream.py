@@ -576,6 +576,10 @@ async def worker_session(
             result["partitions"] = parts
             warm = await run_phase("warmup", feeder, collector, topics.input, plan.warmup, None, 180, topics.dlq)
             result["warmup"] = {k: v for k, v in warm.to_dict().items() if k != "latencies"}
+            # CPU the idle worker burns (fetch polling, timers, metrics): charged to every article at low load.
+            cpu0 = sum(w.cpu_seconds() for w in workers)
+            await asyncio.sleep(2.0)
+            result["idle_cpu_percent"] = round(100 * (sum(w.cpu_seconds() for w in workers) - cpu0) / 2.0 / n_workers, 1)
             phases: list[PhaseResult] = []
             if only_rate:
                 count = max(10, int(round(only_rate * plan.load_seconds)))
