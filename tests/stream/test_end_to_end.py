@@ -133,6 +133,7 @@ def run(broker, kit, tmp_path_factory):
             "metrics": metrics_text,
             "port": port,
             "proc": proc,
+            "env": env,
             "log": log_path,
         }
     finally:
@@ -249,3 +250,45 @@ def test_graceful_stop(run):
     proc = run["proc"]
     proc.terminate()
     assert proc.wait(timeout=30) == 0
+
+
+def test_offsets_were_committed_so_a_restart_reprocesses_nothing(run, kit):
+    """Runs after test_graceful_stop: a new worker in the same group starts after the committed
+    offsets, so no output is emitted a second time."""
+    import subprocess
+    import sys
+    import time
+
+    from workers.stream.broker import free_port
+
+    assert run["proc"].poll() is not None
+    settings = run["settings"]
+    port = free_port()
+    env = dict(run["env"], UNSPUN_METRICS_PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "worker"],
+        env=kit.subprocess_env(env),
+        cwd=str(kit.repo),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None
+            try:
+                if kit.http_get(port, "/ready", timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "restarted worker not ready"
+            time.sleep(0.2)
+        time.sleep(3)
+        status, text = kit.http_get(port, "/metrics")
+        assert _metric(text, "unspun_messages_consumed_total", f'topic="{settings.input_topic}"') == 0
+        outputs = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], expected=len(run["inputs"]), settle_s=1)
+        assert len(outputs) == len(run["inputs"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

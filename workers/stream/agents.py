@@ -10,8 +10,9 @@ Guarantees:
 * every consumed message yields exactly one output: an enriched event on the enriched topic
   (key = article id) or a dead-letter record on the dead-letter topic (key = input key);
 * outputs are sent in the order of the input messages, so the order per input partition is
-  kept; each batch's sends are acknowledged before its offsets are acknowledged, so delivery
-  is at-least-once (a crash between send and commit re-delivers, never loses).
+  kept; each batch's sends are acknowledged by the broker before its offsets may be committed,
+  so delivery is at-least-once (a crash between send and commit re-delivers, never loses; a
+  batch whose sends fail is never committed).
 """
 
 from __future__ import annotations
@@ -210,7 +211,14 @@ def register_agents(app: "faust.App", state: "WorkerState") -> None:
     @app.agent(state.input_topic, name="unspun.enrich")
     async def enrich(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_timeout_s):
+            # take_events acks the batch when the loop moves on, even after an exception or a
+            # cancellation. Hold one extra reference per message and release it only once the
+            # outputs are acknowledged by the broker, so a failed batch is never committed.
+            for event in events:
+                event.message.incref()
             await handle_batch(state, [_from_event(e) for e in events])
+            for event in events:
+                event.message.ack(app.consumer)
 
 
 async def handle_batch(state: "WorkerState", messages: list[InMessage]) -> None:
@@ -233,5 +241,29 @@ async def handle_batch(state: "WorkerState", messages: list[InMessage]) -> None:
             received_at=received,
         ),
     )
-    await send_outputs(state, produced)
+    await send_with_retries(state, produced)
     state.note_processed(messages)
+
+
+async def send_with_retries(
+    state: "WorkerState", produced: Sequence[Produced], attempts: int = 5, first_backoff_s: float = 0.5
+) -> None:
+    """:func:`send_outputs`, retried with exponential backoff (0.5, 1, 2, 4 s) on producer errors.
+
+    A retry may send some outputs twice (at-least-once). Raises the last error after
+    ``attempts`` tries; the batch then stays uncommitted and is re-delivered after a restart.
+    """
+    delay = first_backoff_s
+    for attempt in range(1, attempts + 1):
+        try:
+            await send_outputs(state, produced)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any producer error
+            if attempt == attempts:
+                log.error("giving up sending a batch of %d outputs after %d attempts: %r", len(produced), attempts, exc)
+                raise
+            log.warning("sending a batch of %d outputs failed (%r); retry %d in %.1f s", len(produced), exc, attempt, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
