@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     non-numeric ``UNSPUN_METRICS_PORT``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="UNSPUN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="UNSPUN_", extra="ignore", populate_by_name=True)
 
     # Broker and topics
     broker: str = Field(
@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     dlq_topic: str = "articles.dlq"
     partitions: int = Field(4, description="Partitions of the topics unspun creates.")
     replication_factor: int = 1
+    max_message_bytes: int = Field(1_000_000, description="Largest message the producer sends; bigger events become too_large dead letters.")
+    fetch_max_wait_ms: int = Field(100, description="Longest time the broker may hold a fetch before answering, ms.")
+    data_dir: str = Field("", description="Faust's local state folder; empty uses a fresh temporary folder per worker.")
     session_timeout_s: float = Field(30.0, description="Consumer group session timeout, seconds.")
     heartbeat_interval_s: float = 3.0
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"

@@ -48,11 +48,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
-#: Longest time a fetch request may wait at the broker for data, ms. Faust fixes it at 1500 ms;
-#: brokers that answer a waiting fetch only at this deadline (the embedded one does, when a
-#: consumer reads several partitions) then add up to that much latency per message.
-DEFAULT_FETCH_MAX_WAIT_MS = 100
+# Settings.fetch_max_wait_ms: Faust fixes the fetch wait at 1500 ms; brokers that answer a waiting
+# fetch only at this deadline (the embedded one does, when a consumer reads several partitions)
+# then add up to that much latency per message.
 
 
 class MetricsPortInUse(RuntimeError):
@@ -103,7 +101,7 @@ class WorkerState:
         self.enricher: Any = None
         self.enricher_error: BaseException | None = None
         self._enricher_ready: asyncio.Event | None = None
-        self.max_message_bytes = int(getattr(settings, "max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES))
+        self.max_message_bytes = settings.max_message_bytes
         self.metrics_socket: socket.socket | None = None
         self.metrics_port: int | None = None
         self.app: faust.App | None = None
@@ -111,7 +109,7 @@ class WorkerState:
         self.enriched_topic: Any = None
         self.dlq_topic: Any = None
         self.processed: dict[tuple[str, int], int] = {}
-        self.fetch_max_wait_ms = int(getattr(settings, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
+        self.fetch_max_wait_ms = settings.fetch_max_wait_ms
         self._fetch_tuned = False
         self.data_dir: Path | None = None
         self.temp_data_dir = False
@@ -315,7 +313,7 @@ def _data_dir(settings: Settings) -> tuple[Path, bool]:
     ``UNSPUN_DATA_DIR`` names a fixed directory; by default each worker gets its own temporary
     directory, so several workers can run side by side from one working directory.
     """
-    configured = getattr(settings, "data_dir", "") or os.environ.get("UNSPUN_DATA_DIR", "")
+    configured = settings.data_dir
     if configured:
         path = Path(configured)
         path.mkdir(parents=True, exist_ok=True)
