@@ -26,9 +26,33 @@ REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = REPO / "schemas"
 
 
+@dataclass
+class ExternalBroker:
+    """A broker started outside the test session (CI starts one and exports UNSPUN_TEST_BROKER)."""
+
+    url: str
+
+    @property
+    def bootstrap(self) -> str:
+        return self.url.split("://", 1)[-1]
+
+    @property
+    def host(self) -> str:
+        return self.bootstrap.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap.rsplit(":", 1)[1])
+
+
 @pytest.fixture(scope="session")
 def broker():
-    """The session's embedded broker (tansu, memory only), started once."""
+    """The session's broker: ``UNSPUN_TEST_BROKER`` (e.g. ``kafka://127.0.0.1:9092``) when set,
+    else an embedded broker (tansu, memory only) started once for the session."""
+    external = os.environ.get("UNSPUN_TEST_BROKER", "").strip()
+    if external:
+        yield ExternalBroker(external if "://" in external else f"kafka://{external}")
+        return
     from workers.stream.broker import EmbeddedBroker
 
     with EmbeddedBroker() as b:
