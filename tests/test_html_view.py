@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from workers.articles import normalise_article
-from workers.html import render_page
-from workers.pipeline import Enricher
-from workers.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "workers" / "samples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,22 +35,30 @@ def _chromium(profile: Path, *args: str, timeout_s: float = 60.0) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def events():
-    settings = Settings()
-    articles = [normalise_article(json.loads((SAMPLES / n).read_text()), settings) for n in ("01-port.json", "04-clean.json")]
-    out = Enricher(settings).enrich_many(articles)
-    assert all(isinstance(e, dict) for e in out), out
+def restored(tmp_path_factory) -> tuple[list[dict], Path]:
+    """`unspun restore --html PAGE` on two samples: the events it printed and the page it wrote."""
+    path = tmp_path_factory.mktemp("html") / "page.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "restore", "--html", str(path),
+         str(SAMPLES / "01-port.json"), str(SAMPLES / "04-clean.json")],
+        capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    out = [json.loads(line) for line in done.stdout.decode().splitlines()]
     spun, clean = out
     # The page is only a meaningful check if the spun sample has edits and both have entities.
     assert spun["edits"] and spun["entities"] and clean["entities"] and not clean["edits"]
-    return out
+    return out, path
 
 
 @pytest.fixture(scope="module")
-def page(events, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("html") / "page.html"
-    path.write_text(render_page(events), encoding="utf-8")
-    return path
+def events(restored):
+    return restored[0]
+
+
+@pytest.fixture(scope="module")
+def page(restored) -> Path:
+    return restored[1]
 
 
 @pytest.fixture(scope="module")

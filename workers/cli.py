@@ -187,11 +187,13 @@ def _json_line(value: bytes | None) -> str:
 @app.command()
 def restore(
     paths: list[str] = typer.Argument(..., help="Files (.txt, .json, .jsonl) or - for standard input."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page of the events here."),
 ) -> None:
     """Restore and enrich articles without a broker; print one enriched event (JSON) per line.
 
     Articles that cannot be enriched are reported on standard error (kind and reason) and the
-    exit code is 1.
+    exit code is 1. With ``--html PATH`` the events are also written as a page that marks each
+    edit and entity.
     """
     from workers.articles import Rejected, normalise_article  # noqa: PLC0415
     from workers.pipeline import Enricher  # noqa: PLC0415
@@ -205,16 +207,30 @@ def restore(
         except Rejected as rejected:
             failed += 1
             typer.echo(f"unspun: {article.get('id') or '(no id)'}: {rejected.kind}: {rejected.reason}", err=True)
+    events = []
     if articles:
         for result in Enricher(settings).enrich_many(articles):
             if isinstance(result, Rejected):
                 failed += 1
                 typer.echo(f"unspun: {result.article_id or '(no id)'}: {result.kind}: {result.reason}", err=True)
             else:
+                events.append(result)
                 sys.stdout.write(orjson.dumps(result).decode() + "\n")
         sys.stdout.flush()
+    if html is not None:
+        _write_html(html, events)
     if failed:
         raise typer.Exit(1)
+
+
+def _write_html(path: Path, events: list[dict[str, Any]]) -> None:
+    from workers.html import render_page  # noqa: PLC0415
+
+    try:
+        path.write_text(render_page(events), encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {path}: {exc}") from None
+    typer.echo(f"unspun: wrote {path} ({len(events)} articles)", err=True)
 
 
 # ----------------------------------------------------------------------------------------- demo
@@ -312,6 +328,7 @@ def render_dead_letter(record: dict[str, Any]) -> Any:
 @app.command()
 def demo(
     timeout: float = typer.Option(120.0, help="Give up after this many seconds."),
+    html: Path = typer.Option(Path("unspun-demo.html"), "--html", help="Where to write the HTML page of the events."),
 ) -> None:
     """Run the whole job locally: embedded broker, worker, bundled samples in, enriched events out.
 
@@ -375,7 +392,9 @@ def demo(
                 worker_proc.kill()
                 worker_proc.wait()
         broker.stop()
-    n_in, n_events, n_dead, latencies = summary
+    n_in, events, n_dead, latencies = summary
+    n_events = len(events)
+    _write_html(html, events)
     console.print(
         f"[bold]summary[/] articles in: {n_in}, events out: {n_events}, dead letters: {n_dead}, "
         f"end-to-end latency p50: {_percentile(latencies, 0.5) * 1000:.0f} ms, "
@@ -388,7 +407,7 @@ def demo(
 
 async def _demo_roundtrip(
     console: Any, settings: Settings, messages: list[tuple[bytes | None, bytes]], timeout_s: float
-) -> tuple[int, int, int, list[float]]:
+) -> tuple[int, list[dict[str, Any]], int, list[float]]:
     """Produce the messages, print each output as it arrives; return (in, events, dead letters, latencies s)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: PLC0415
 
@@ -418,22 +437,23 @@ async def _demo_roundtrip(
         finally:
             await producer.stop()
         console.print(f"[bold]produced[/] {len(messages)} messages to {settings.input_topic}\n")
-        n_events = n_dead = 0
+        events: list[dict[str, Any]] = []
+        n_dead = 0
         latencies: list[float] = []
         deadline = time.monotonic() + max(5.0, timeout_s)
-        while n_events + n_dead < len(messages) and time.monotonic() < deadline:
+        while len(events) + n_dead < len(messages) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=250)
             for record in sorted((r for rs in batch.values() for r in rs), key=lambda r: r.timestamp):
                 payload = orjson.loads(record.value)
                 if record.key in sent_at:
                     latencies.append(max(0.0, record.timestamp / 1000.0 - sent_at[record.key]))
                 if record.topic == settings.enriched_topic:
-                    n_events += 1
+                    events.append(payload)
                     console.print(render_event(payload))
                 else:
                     n_dead += 1
                     console.print(render_dead_letter(payload))
-        return len(messages), n_events, n_dead, latencies
+        return len(messages), events, n_dead, latencies
     finally:
         await consumer.stop()
 
@@ -445,11 +465,11 @@ async def _demo_roundtrip(
 def evaluate(
     quick: bool = typer.Option(False, "--quick", help="A small subset of the corpora, for a fast check."),
     out: Path = typer.Option(Path("bench/results"), "--out", help="Directory for restoration.json and plots."),
-    shared: Optional[Path] = typer.Option(None, "--shared", help="Directory holding the evaluation corpora."),
+    shared: Path = typer.Option(Path("../shared"), "--shared", help="Directory holding the evaluation corpora."),
 ) -> None:
     """Run the restoration benchmark (``workers.evaluation.restoration.run``)."""
-    if shared is None:
-        raise _fail("--shared DIR is required: the directory holding the evaluation corpora")
+    if not shared.is_dir():
+        raise _fail(f"{shared} is not a directory: pass --shared DIR, the folder holding corpora/ and datasets/")
     from workers.evaluation.restoration import run  # noqa: PLC0415
 
     try:
