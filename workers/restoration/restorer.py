@@ -462,10 +462,24 @@ class Restorer:
             mx = max(vals)
             ws = [math.exp(v - mx) for v in vals]
             z = sum(ws)
-            best = combos[vals.index(mx)]
+            if len(g) == 1 and len(combos) <= 2:
+                best = combos[vals.index(mx)]
+                seqs = None
+            else:
+                # combinations that give the same text are one outcome ("College district" as a phrase
+                # or as the word "College"): the best outcome is the one with the most total weight
+                seqs = [self._outcome(n, g, c) for c in combos]
+                tot: dict = {}
+                for q, w in zip(seqs, ws):
+                    tot[q] = tot.get(q, 0.0) + w
+                bq = max(tot, key=tot.__getitem__)
+                best = max((c for c, q in zip(combos, seqs) if q == bq), key=lambda c: vals[combos.index(c)])
             for s, ci in enumerate(best):
                 if ci:
-                    p = sum(w for w, c in zip(ws, combos) if c[s] == ci) / z
+                    if seqs is None:
+                        p = sum(w for w, c in zip(ws, combos) if c[s] == ci) / z
+                    else:
+                        p = sum(w for w, c, q in zip(ws, combos, seqs) if c[s] == ci or q == bq) / z
                     out.append((g[s], g[s].options[ci - 1], p))
         # a span may appear in two groups only when split; keep non-overlapping, best first
         out.sort(key=lambda t: t[0].i)
@@ -504,6 +518,22 @@ class Restorer:
 
         dfs(0, -1)
         return out
+
+    @staticmethod
+    def _outcome(n, g, c) -> tuple[str, ...]:
+        """Tokens of the group's region after applying the combination ``c``."""
+        a = min(s.i for s in g)
+        b = max(s.j for s in g)
+        seq: list[str] = []
+        pos = a
+        for s, ci in sorted(zip(g, c), key=lambda t: t[0].i):
+            if not ci:
+                continue
+            seq.extend(n[pos : s.i])
+            seq.extend(s.options[ci - 1].toks)
+            pos = s.j
+        seq.extend(n[pos:b])
+        return tuple(seq)
 
     @staticmethod
     def _windows(n, g, combos, windows, starts) -> None:
