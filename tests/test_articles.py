@@ -54,6 +54,13 @@ def test_html_is_stripped_or_rejected_per_policy():
     assert kind_of(raw, Settings(html_policy="reject")) == "html"
 
 
+def test_inline_html_stays_in_its_sentence_and_titles_are_stripped_too():
+    raw = orjson.dumps({"title": "<b>Port</b> news", "text": "<p>The corporate <b>mentioned</b> 1000's of <a href='x'>jobs</a>.</p><p>Next.</p>"})
+    article = decode_article(raw, Settings(html_policy="strip"))
+    assert article["text"] == "The corporate mentioned 1000's of jobs.\nNext."
+    assert article["title"] == "Port news"
+
+
 def test_valid_article_keeps_fields_and_extras_and_gets_an_id():
     raw = orjson.dumps({"title": "T", "text": "Body.", "url": "u", "lang_hint": "en", "tags": [1]})
     article = decode_article(raw, SETTINGS)

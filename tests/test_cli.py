@@ -84,6 +84,14 @@ def test_restore_missing_file_is_a_clear_error(runner, tmp_path):
     assert "nope.txt" in result.stderr
 
 
+def test_a_bad_setting_is_one_clear_line(runner, tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_text(SPUN_TXT)
+    result = runner.invoke(app, ["restore", str(path)], env={"UNSPUN_METRICS_PORT": "abc"})
+    assert result.exit_code == 2
+    assert "UNSPUN_METRICS_PORT" in result.stderr and "Traceback" not in result.output
+
+
 def test_produce_without_broker_says_how_to_configure(runner, tmp_path):
     path = tmp_path / "a.txt"
     path.write_text(SPUN_TXT)
@@ -101,28 +109,35 @@ def test_produce_then_tail_round_trip(runner, tmp_path, broker, kit):
     jsonl.write_text(json.dumps({"id": "x1", "text": "First."}) + "\n" + json.dumps({"text": "Second, no id."}) + "\n")
     result = runner.invoke(app, ["produce", str(txt), str(jsonl)], env=env)
     assert result.exit_code == 0, result.output
-    assert f"sent 3 articles to {env['UNSPUN_INPUT_TOPIC']}" in result.stdout
+    assert f"sent 3 of 3 articles to {env['UNSPUN_INPUT_TOPIC']}" in result.stdout
 
     result = runner.invoke(app, ["produce", "-"], env=env, input=json.dumps({"id": "stdin-1", "text": "From stdin."}))
     assert result.exit_code == 0, result.output
-    assert "sent 1 article " in result.stdout
+    assert "sent 1 of 1 article " in result.stdout
+
+    # A message over the size limit is skipped with a reason; the others still go out.
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"id": "big", "text": "word " * 400}) + "\n" + json.dumps({"id": "small", "text": "Fine."}) + "\n")
+    result = runner.invoke(app, ["produce", str(big)], env={**env, "UNSPUN_MAX_MESSAGE_BYTES": "1000"})
+    assert result.exit_code == 1
+    assert "sent 1 of 2 articles" in result.stdout and "skipped big" in result.stderr
 
     # The input topic was created with the configured partition count; keys are article ids.
     settings = kit.settings_for(env)
-    records = kit.consume(settings, [settings.input_topic], expected=4, settle_s=0.5)
+    records = kit.consume(settings, [settings.input_topic], expected=5, settle_s=0.5)
     assert len({r.partition for r in records} | {0}) >= 1
     by_key = {r.key.decode(): r.json for r in records}
-    assert set(by_key) >= {"x1", "stdin-1"}
+    assert set(by_key) >= {"x1", "stdin-1", "small"} and "big" not in by_key
     assert all(key == value["id"] for key, value in by_key.items())
 
     result = runner.invoke(
         app,
-        ["tail", "--topic", env["UNSPUN_INPUT_TOPIC"], "--from-beginning", "--max", "4", "--timeout", "10"],
+        ["tail", "--topic", env["UNSPUN_INPUT_TOPIC"], "--from-beginning", "--max", "5", "--timeout", "10"],
         env=env,
     )
     assert result.exit_code == 0, result.output
     tailed = _lines(result.stdout)
-    assert len(tailed) == 4
+    assert len(tailed) == 5
     assert {t["id"] for t in tailed} == set(by_key)
 
 

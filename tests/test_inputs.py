@@ -44,3 +44,18 @@ def test_errors_name_the_file_and_line(tmp_path):
     (tmp_path / "list.jsonl").write_text("[1]\n")
     with pytest.raises(InputError, match="expected a JSON object"):
         list(read_articles([str(tmp_path / "list.jsonl")]))
+
+
+def test_a_single_line_is_text_not_a_title(tmp_path, monkeypatch):
+    p = tmp_path / "one.txt"
+    p.write_text("The corporate mentioned 1000's of jobs\n")
+    [article] = read_articles([str(p)])
+    assert article["text"] == "The corporate mentioned 1000's of jobs" and "title" not in article
+    monkeypatch.setattr("sys.stdin", io.StringIO("Just one line\n"))
+    assert list(read_articles(["-"]))[0]["text"] == "Just one line"
+
+
+def test_an_empty_json_file_is_an_error(tmp_path):
+    (tmp_path / "empty.json").write_text("  \n")
+    with pytest.raises(InputError, match="empty file"):
+        list(read_articles([str(tmp_path / "empty.json")]))

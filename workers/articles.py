@@ -47,15 +47,21 @@ def derive_id(title: str | None, text: str) -> str:
     return f"sha256:{digest[:24]}"
 
 
+_BLOCKS = ["p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote", "section", "article", "header", "footer"]
+
+
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML fragment, block elements separated by newlines (BeautifulSoup, html.parser)."""
+    """Visible text of an HTML fragment (BeautifulSoup, html.parser): block elements and ``<br>``
+    end lines, inline elements (``<b>``, ``<a>``...) stay inside their sentence."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style"]):
+    for tag in soup(["script", "style", "head"]):
         tag.decompose()
-    text = soup.get_text("\n")
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+    for tag in soup.find_all(_BLOCKS):
+        tag.insert_after("\n")
+    text = re.sub(r"[ \t]*\n[ \t\n]*", "\n", soup.get_text())
+    return text.strip()
 
 
 def normalise_article(obj: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -83,10 +89,14 @@ def normalise_article(obj: dict[str, Any], settings: Settings) -> dict[str, Any]
         if settings.html_policy == "reject":
             raise Rejected("html", "text is HTML, not plain text (UNSPUN_HTML_POLICY=reject)", raw_id)
         text, html_stripped = html_to_text(text), True
+    if title and _HTML_TAG.search(title):
+        if settings.html_policy == "reject":
+            raise Rejected("html", "title is HTML, not plain text (UNSPUN_HTML_POLICY=reject)", raw_id)
+        title, html_stripped = html_to_text(title), True
     if not text.strip():
         raise Rejected("empty_text", "text is empty or whitespace only", raw_id)
     article = {k: obj.get(k) for k in ARTICLE_FIELDS}
-    article["text"] = text
+    article["text"], article["title"] = text, title
     article["id"] = raw_id or derive_id(title, text)
     article["meta"] = {k: v for k, v in obj.items() if k not in ARTICLE_FIELDS}
     article["html_stripped"] = html_stripped

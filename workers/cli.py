@@ -35,10 +35,24 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 
 def _settings(**overrides: Any) -> Settings:
-    """Settings from the environment with the given non-None fields replaced."""
-    settings = Settings()
+    """Settings from the environment with the given non-None fields replaced.
+
+    A variable that does not parse ends the command with one line per problem (exit code 2).
+    """
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"bad setting: {problems}") from None
     changes = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=changes) if changes else settings
+
+
+def _env_name(loc: tuple) -> str:
+    field = str(loc[0]) if loc else "?"
+    return "KAFKA_BROKER" if field in ("broker", "KAFKA_BROKER") else f"UNSPUN_{field.upper()}"
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -125,7 +139,17 @@ def produce(
 
     settings = _settings(broker=broker)
     _need_broker(settings)
-    messages = _article_messages(_read_or_fail(paths))
+    messages, skipped = [], 0
+    for key, value in _article_messages(_read_or_fail(paths)):
+        if len(value) > settings.max_message_bytes:
+            skipped += 1
+            typer.echo(
+                f"unspun: skipped {key.decode() if key else '(no id)'}: message is {len(value)} bytes, "
+                f"over the {settings.max_message_bytes}-byte limit (UNSPUN_MAX_MESSAGE_BYTES)",
+                err=True,
+            )
+        else:
+            messages.append((key, value))
     target = topic or settings.input_topic
 
     async def _run() -> int:
@@ -136,7 +160,9 @@ def produce(
         sent = asyncio.run(_run())
     except Exception as exc:  # noqa: BLE001 - report any client error plainly
         raise _fail(f"could not send to {target}: {type(exc).__name__}: {exc}", 1) from None
-    typer.echo(f"sent {sent} article{'s' if sent != 1 else ''} to {target}")
+    typer.echo(f"sent {sent} of {sent + skipped} article{'s' if sent + skipped != 1 else ''} to {target}")
+    if skipped:
+        raise typer.Exit(1)
 
 
 # ----------------------------------------------------------------------------------------- tail

@@ -1,6 +1,7 @@
 """Reading articles from files for ``unspun produce`` and ``unspun restore``.
 
-Formats: ``.txt`` (first non-empty line is the title, the rest the text), ``.json`` (an article
+Formats: ``.txt`` (first line is the title and the rest the text; a single line is all text;
+any other suffix is read as text too), ``.json`` (an article
 object or a list of them), ``.jsonl`` (one article object per line), and ``-`` for standard input
 (JSON or JSON lines when it starts with ``{`` or ``[``, otherwise plain text).
 """
@@ -22,8 +23,9 @@ class InputError(Exception):
 
 def _from_text(content: str) -> dict[str, Any]:
     lines = content.lstrip("\ufeff").strip("\n").split("\n", 1)
-    title = lines[0].strip()
-    text = lines[1].strip("\n") if len(lines) > 1 else ""
+    if len(lines) == 1:  # a single line is the text, not a title with nothing under it
+        return {"id": derive_id(None, lines[0]), "text": lines[0]}
+    title, text = lines[0].strip(), lines[1].strip("\n")
     return {"id": derive_id(title, text), "title": title, "text": text}
 
 
@@ -45,6 +47,8 @@ def _from_json_lines(content: str, name: str) -> Iterator[dict[str, Any]]:
 
 
 def _from_json(content: str, name: str) -> Iterator[dict[str, Any]]:
+    if not content.strip():
+        raise InputError(f"{name}: empty file, no articles")
     try:
         data = orjson.loads(content)
     except orjson.JSONDecodeError:
