@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from workers import __version__
 from workers.articles import Rejected
@@ -78,12 +78,24 @@ class Enricher:
 
         return result, title_edits, text_edits, apply_edits(title, title_edits), apply_edits(article["text"], text_edits)
 
-    def enrich_many(self, articles: Sequence[dict[str, Any]], received_at: Sequence[float] | None = None) -> list[dict | Rejected]:
-        """Enrich a batch; see the class docstring. ``received_at``: per article, seconds since the epoch."""
+    def enrich_many(
+        self,
+        articles: Sequence[dict[str, Any]],
+        received_at: Sequence[float] | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> list[dict | Rejected]:
+        """Enrich a batch; see the class docstring. ``received_at``: per article, seconds since the epoch.
+
+        ``progress(stage, index)``, when given, is called as each stage starts: ``("restore", i)``
+        before article ``i`` is restored, ``("ner", n)`` before the entity extraction of the ``n`` restored articles
+        (the stream's per-article time budget watches these; see ``workers.stream.isolation``).
+        """
         received_at = list(received_at) if received_at is not None else [time.time()] * len(articles)
         results: list[dict | Rejected | None] = [None] * len(articles)
         pending: list[tuple[int, dict, str]] = []  # (index, partial event, restored text) awaiting NER
         for i, article in enumerate(articles):
+            if progress is not None:
+                progress("restore", i)
             try:
                 event = self._restore_one(article, received_at[i])
             except Rejected as r:
@@ -93,6 +105,8 @@ class Enricher:
                 results[i] = Rejected("processing_error", f"restoration failed: {type(e).__name__}: {e}", article.get("id"), type(e).__name__)
             else:
                 pending.append((i, event, event["restored_text"]))
+        if progress is not None:
+            progress("ner", len(pending))
         self._add_entities(pending, results)
         return results  # type: ignore[return-value]
 

@@ -6,8 +6,9 @@ worker``). Besides the agent, a worker runs:
 * an HTTP server on ``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT`` serving ``/metrics``
   (Prometheus text format, default registry), ``/health`` (200 while the process runs) and
   ``/ready`` (200 once the models are loaded and input partitions are assigned, else 503);
-* a model loader that builds the :class:`workers.pipeline.Enricher` in a worker thread, so the
-  group join and the HTTP server are not held up;
+* a model loader that starts the enrichment child process (:mod:`workers.stream.isolation`: the
+  models, with a per-article time budget) from a worker thread, so the group join and the HTTP
+  server are not held up;
 * a timer that refreshes ``unspun_consumer_lag`` and ``unspun_worker_ready``.
 
 Faust's own web server is off unless ``UNSPUN_WEB_PORT`` is set.
@@ -200,9 +201,10 @@ class WorkerState:
 
 
 def _default_enricher(settings: Settings) -> Any:
-    from workers.pipeline import Enricher  # noqa: PLC0415 - heavy import, loaded in the executor
+    """The models in a child process with the per-article time budget (``workers.stream.isolation``)."""
+    from workers.stream.isolation import IsolatedEnricher  # noqa: PLC0415
 
-    return Enricher(settings)
+    return IsolatedEnricher(settings)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -463,5 +465,8 @@ def run_worker(
         worker.execute_from_commandline()
     finally:
         state.executor.shutdown(wait=False, cancel_futures=True)
+        close = getattr(state.enricher, "close", None)
+        if callable(close):
+            close()
         if state.temp_data_dir and state.data_dir is not None:
             shutil.rmtree(state.data_dir, ignore_errors=True)
