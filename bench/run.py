@@ -68,8 +68,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--publish", action="store_true",
                    help="also copy RESULTS.md and latency.png to bench/ (tracked) for the README")
     p.add_argument("--what-if", action="store_true",
-                   help="also measure the 50%% load with a 50 ms consumer fetch wait (default in full mode)")
+                   help="also measure the 50%% load with Faust's 1500 ms consumer fetch wait (default in full mode)")
+    p.add_argument("--report", metavar="JSON", help="only print the tables of an earlier run (e.g. bench/results/latest.json)")
     args = p.parse_args(argv)
+    if args.report:
+        old = orjson.loads(Path(args.report).read_bytes())
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        tables = ([report.library_table(old["library"])] if old.get("library") else []) + (
+            report.stream_tables(old["stream"], old.get("library")) if old.get("stream") else [])
+        tables.append(report.targets(old.get("library"), old.get("stream"))[0])
+        for t in tables:
+            t.print(console)
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     extra = (["--quick"] if args.quick else []) + (["--shared"] if args.shared else [])
     started = time.monotonic()

@@ -17,7 +17,9 @@ the event) minus the Kafka timestamp of the input message (set by this benchmark
 article); also the time until this benchmark's consumer received the event (``delivered``). Per-stage
 latency comes from the worker's ``unspun_stage_duration_seconds`` histograms (scraped from ``/metrics``
 before and after each phase; quantiles interpolated within buckets). Memory: the worker's resident set
-(``VmRSS`` sampled every 0.25 s, and ``VmHWM``) from ``/proc``.
+and its child processes (the models may run in a child): proportional set size (``Pss``, shared pages
+split between the processes that share them) and resident set (``VmRSS``) summed over the process
+tree, sampled every 0.25 s from ``/proc``; CPU time is also summed over the tree.
 
     python bench/stream.py [--quick] [--shared] [--json FILE]
 """
@@ -165,26 +167,59 @@ def stage_summary(delta: dict) -> dict[str, dict]:
 # --------------------------------------------------------------------------------------------- processes
 
 
-def proc_memory(pid: int) -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` (peak resident set) of ``pid`` in bytes, from /proc; {} if unreadable."""
-    out = {}
+def _stat_fields(pid: int) -> list[str] | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                name, value = line.split(":", 1)
-                out[name] = int(value.split()[0]) * 1024
-    except OSError:
-        pass
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def proc_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants (the worker may run its models in child processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            f = _stat_fields(int(entry.name))
+            if f:
+                children.setdefault(int(f[1]), []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
     return out
 
 
+def proc_memory(pid: int) -> dict[str, int]:
+    """Memory of ``pid`` and its descendants, bytes, from /proc: ``VmRSS`` summed (pages shared
+    between them counted once per process), ``Pss`` summed (shared pages split between their users:
+    what the tree really occupies), ``VmHWM`` of ``pid`` itself, and ``processes``; {} if unreadable."""
+    out = {"VmRSS": 0, "Pss": 0, "processes": 0}
+    for p in proc_tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out["VmRSS"] += int(line.split()[1]) * 1024
+                elif line.startswith("VmHWM:") and p == pid:
+                    out["VmHWM"] = int(line.split()[1]) * 1024
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    out["Pss"] += int(line.split()[1]) * 1024
+            out["processes"] += 1
+        except (OSError, ValueError, IndexError):
+            continue
+    return out if out["processes"] else {}
+
+
 def proc_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of ``pid`` (seconds), from /proc; None if unreadable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+    """User + system CPU seconds of ``pid`` and its descendants, with their reaped children; None if unreadable."""
+    total, seen = 0, False
+    for p in proc_tree(pid):
+        f = _stat_fields(p)
+        if f:
+            total += sum(int(x) for x in f[11:15])  # utime, stime, cutime, cstime
+            seen = True
+    return total / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 def load_average() -> list[float] | None:
@@ -234,22 +269,28 @@ class Process:
             stderr=self._log, start_new_session=True,
         )
         self.peak_rss = 0
-        self.rss_samples: list[int] = []
+        self.peak_pss = 0
+        self.pss_samples: list[int] = []
+        self.processes = 0
         self.started = time.monotonic()
 
     def sample_memory(self) -> None:
         m = proc_memory(self.proc.pid)
-        if "VmRSS" in m:
-            self.rss_samples.append(m["VmRSS"])
-            self.peak_rss = max(self.peak_rss, m["VmRSS"], m.get("VmHWM", 0))
+        if m:
+            self.pss_samples.append(m["Pss"])
+            self.peak_rss = max(self.peak_rss, m["VmRSS"])
+            self.peak_pss = max(self.peak_pss, m["Pss"])
+            self.processes = max(self.processes, m["processes"])
 
     def memory(self) -> dict[str, float]:
-        m = proc_memory(self.proc.pid)
+        """Memory of the process and its children, MiB (sampled every 0.25 s while it ran)."""
+        self.sample_memory()
         mib = 1024 * 1024
         return {
-            "rss_mib_last": round(m.get("VmRSS", 0) / mib, 1),
-            "rss_mib_peak": round(max(self.peak_rss, m.get("VmHWM", 0)) / mib, 1),
-            "rss_mib_median": round(statistics.median(self.rss_samples) / mib, 1) if self.rss_samples else None,
+            "pss_mib_median": round(statistics.median(self.pss_samples) / mib, 1) if self.pss_samples else None,
+            "pss_mib_peak": round(self.peak_pss / mib, 1),
+            "rss_mib_peak": round(self.peak_rss / mib, 1),
+            "processes": self.processes,
         }
 
     def cpu_seconds(self) -> float:
@@ -550,7 +591,7 @@ class Plan:
 
 async def worker_session(
     tag: str, n_workers: int, broker, articles: list[dict], plan: Plan, log_dir: Path, with_loads: bool,
-    command: tuple[list[str], str] | None = None, only_rate: float | None = None,
+    command: tuple[list[str], str] | None = None, only_rate: float | None = None, extra_env: dict | None = None,
 ) -> dict:
     """Start ``n_workers`` workers on fresh topics, warm up, run the burst (and the loads).
 
@@ -562,7 +603,8 @@ async def worker_session(
     await create_topics(broker.bootstrap, [topics.input, topics.enriched, topics.dlq])
     app_id = f"bench-{tag}-{uuid.uuid4().hex[:6]}"
     t_start = time.monotonic()
-    workers = [Worker(f"{tag}-{i}", broker.url, topics, app_id, log_dir, command=command) for i in range(n_workers)]
+    workers = [Worker(f"{tag}-{i}", broker.url, topics, app_id, log_dir, extra_env=extra_env, command=command)
+               for i in range(n_workers)]
     sampler = asyncio.create_task(sample_memory_forever(workers))
     collector = Collector(broker.bootstrap, [topics.enriched, topics.dlq])
     feeder = Feeder(broker.bootstrap, articles)
@@ -661,8 +703,12 @@ async def run(quick: bool, shared: bool, n_articles: int | None = None, what_if:
     plan = Plan(burst=64, warmup=32, load_seconds=5.0) if quick else Plan(burst=320, warmup=64, load_seconds=30.0)
     articles = article_set.generate(n_articles or (32 if quick else 64), shared=shared)
     log_dir = Path(tempfile.mkdtemp(prefix="unspun-bench-"))
+    from workers.settings import Settings
+
     out: dict[str, Any] = {"plan": plan.__dict__, "articles": article_set.describe(articles), "log_dir": str(log_dir),
-                           "cpu_count": os.cpu_count()}
+                           "cpu_count": os.cpu_count(),
+                           "worker_settings": {k: getattr(Settings(), k, None) for k in
+                                               ("batch_size", "batch_timeout_s", "fetch_max_wait_ms", "article_timeout_s")}}
     with EmbeddedBroker(log_path=log_dir / "broker.log") as broker:
         broker_proc = broker._proc  # noqa: SLF001 - only for its memory figure
         t0 = time.monotonic()
@@ -676,14 +722,16 @@ async def run(quick: bool, shared: bool, n_articles: int | None = None, what_if:
         out["two_workers"] = await worker_session("two", 2, broker, articles, plan, log_dir, with_loads=False)
         print(f"  two workers: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         if what_if and rate_50:
+            # The same 50% load with the consumer's fetch wait at Faust's built-in 1500 ms (what the
+            # worker used before UNSPUN_FETCH_MAX_WAIT_MS existed): what that setting buys in latency.
             t0 = time.monotonic()
-            cmd = ([sys.executable, str(ROOT / "bench" / "whatif_worker.py")], "worker with fetch_max_wait_ms=50")
-            out["what_if_fetch_wait_50ms"] = await worker_session(
-                "whatif", 1, broker, articles, plan, log_dir, with_loads=False, command=cmd, only_rate=rate_50)
-            print(f"  what-if fetch wait: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+            out["fetch_wait_1500ms"] = await worker_session(
+                "fetch1500", 1, broker, articles, plan, log_dir, with_loads=False, only_rate=rate_50,
+                extra_env={"UNSPUN_FETCH_MAX_WAIT_MS": "1500"})
+            print(f"  fetch wait 1500 ms: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         if broker_proc is not None:
             m = proc_memory(broker_proc.pid)
-            out["broker_rss_mib_peak"] = round(m.get("VmHWM", 0) / 2**20, 1)
+            out["broker_rss_mib_peak"] = round(m.get("VmHWM", 0) / 2**20, 1)  # tansu has no children
     one = out["one_worker"]["phases"]["max"]["articles_per_s"]
     two = out["two_workers"]["phases"]["max"]["articles_per_s"]
     pt = out["passthrough"]["phases"]["max"]["articles_per_s"]
@@ -699,7 +747,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora")
     p.add_argument("--what-if", action="store_true",
-                   help="also run the 50%% load with a worker whose consumer fetch wait is 50 ms (bench/whatif_worker.py)")
+                   help="also run the 50%% load with the consumer fetch wait at Faust's built-in 1500 ms")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     result = asyncio.run(run(args.quick, args.shared, what_if=args.what_if))
