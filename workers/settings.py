@@ -60,7 +60,6 @@ class Settings(BaseSettings):
     html_policy: Literal["strip", "reject"] = "strip"
     non_english_policy: Literal["pass", "reject"] = "pass"
     restore_threshold: float = Field(0.5, description="Edits with lower confidence are not applied.")
-    thesaurus_fallback: bool = Field(False, description="Also use Debian thesauri for candidates (gated, noisy).")
     log_json: bool = Field(True, description="Log structured JSON lines.")
     log_level: str = "INFO"
 
