@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 LN10 = math.log(10.0)
 RESTORER_VERSION = "1"
 NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
+NAME_BONUS = 2.0  # nats for it when the restored name is attested in the corpus and the spun one is not
+NAME_MIN_COUNT = 3  # corpus count for a restored name to be attested
 MAX_OPTIONS = 2  # per span, after pruning
 MAX_COMBOS = 64  # per group of interacting spans
 MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
@@ -48,7 +50,7 @@ MAX_GROUP = 4  # spans decided jointly; longer chains of interacting spans are c
 MIN_POSTERIOR = 1e-3
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
-    "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates",
+    "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates", "name_attested",
 )  # options below this independent posterior are dropped before joint decoding
 
 
@@ -342,6 +344,7 @@ class Restorer:
             midcap = cap and ((not init[i] and not head[i]) or toks[i].norm in names)
             prev_cap = i > 0 and is_capitalised(toks[i - 1].text) and toks[i - 1].text[:1].isalpha()
             next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
+            inner_cap = j - i > 1 and sum(is_capitalised(toks[k].text) for k in range(i, j)) >= 2
             opts: list[_Option] = []
             for c, otoks, c_o in f.candidates:
                 if not otoks:
@@ -349,15 +352,23 @@ class Restorer:
                 bonus = math.log(max(1e-12, pi * rho * c.weight)) - math.log(max(1e-12, keep_p))
                 orig_cap = c.original[:1].isupper()
                 if c.kind == "name":
-                    if not cap or not (next_cap or prev_cap):  # a name part stands next to another one
+                    if not cap or not (next_cap or prev_cap or inner_cap):  # a name part stands next to another one
                         continue
                     nb = (n[i - 1],) + key if prev_cap and i > 0 else key + ((n[j],) if j < N else ())
-                    if len(nb) > len(key) and self.model.count(nb) > 0:
+                    if len(nb) > len(key) and len(nb) <= 3 and self.model.count(nb) > 0:
                         continue  # the spun name is a real name in the corpus
                 elif orig_cap and not cap:
                     continue  # "wall road" is not the street
                 elif midcap and not orig_cap and case_pattern(text[toks[i].start : toks[j - 1].end]) != "upper":
-                    bonus -= NAME_PENALTY
+                    attested = (prev_cap or next_cap) and self._name_attested(n, i, j, otoks, prev_cap, next_cap)
+                    if attested:  # "Manchester Unified" -> "Manchester United": the restored name is known
+                        bonus += NAME_BONUS
+                    else:
+                        bonus -= NAME_PENALTY
+                else:
+                    attested = False
+                if c.kind == "name" or orig_cap or not midcap:
+                    attested = False
                 feats = (
                     max(-10.0, min(10.0, math.log(pi / max(1e-12, 1 - pi)))),
                     math.log((c_o + 1) / (f.count + 1)),
@@ -368,6 +379,7 @@ class Restorer:
                     float(c.kind == "name"),
                     float(len(key) > 1 or len(otoks) > 1),
                     math.log(len(f.candidates)),
+                    float(attested),
                 )
                 if bonus < MIN_BONUS:
                     continue  # no n-gram gain could make it win: saves scoring on clean articles
@@ -375,6 +387,20 @@ class Restorer:
             if opts:
                 spans.append(_Span(i, j, key, opts))
         return spans
+
+    def _name_attested(self, n, i, j, otoks, prev_cap, next_cap) -> bool:
+        """The restored span with its capitalised neighbours ("manchester united") is a corpus n-gram
+        (count >= NAME_MIN_COUNT) and the spun one ("manchester unified") is not."""
+        left = (n[i - 1],) if prev_cap else ()
+        right = (n[j],) if next_cap and j < len(n) else ()
+        spun = left + tuple(n[i:j]) + right
+        orig = left + tuple(otoks) + right
+        if len(orig) > 3 or len(spun) > 3:
+            if left and right:  # keep the longer side's attestation within trigrams
+                spun, orig = left + tuple(n[i:j]), left + tuple(otoks)
+            if len(orig) > 3 or len(spun) > 3:
+                return False
+        return self.model.count(orig) >= NAME_MIN_COUNT and self.model.count(spun) == 0
 
     def _decide(self, n: list[str], spans: list[_Span]) -> list[tuple[_Span, _Option, float]]:
         """Choose options jointly per group of interacting spans; returns (span, option, posterior)
@@ -422,7 +448,9 @@ class Restorer:
         groups: list[list[_Span]] = []
         end = -10
         for sp in sorted(pruned, key=lambda s: (s.i, s.j)):
-            if groups and sp.i <= end + 2 and len(groups[-1]) < MAX_GROUP:
+            # overlapping spans always join (the words of one long spun name are one decision);
+            # spans that are only near each other join up to MAX_GROUP
+            if groups and (sp.i < end or (sp.i <= end + 2 and len(groups[-1]) < MAX_GROUP)):
                 groups[-1].append(sp)
                 end = max(end, sp.j)
             else:
@@ -473,7 +501,17 @@ class Restorer:
                 for q, w in zip(seqs, ws):
                     tot[q] = tot.get(q, 0.0) + w
                 bq = max(tot, key=tot.__getitem__)
-                best = max((c for c, q in zip(combos, seqs) if q == bq), key=lambda c: vals[combos.index(c)])
+                # among them the one with the fewest edits (a spinner rewrites the longest table
+                # phrase, "Division of Native Land Safety", not its words one by one), then the best scored
+                best = max(
+                    (k for k, q in enumerate(seqs) if q == bq),
+                    key=lambda k: (
+                        -sum(1 for ci in combos[k] if ci),
+                        sum(g[s].j - g[s].i for s, ci in enumerate(combos[k]) if ci),
+                        vals[k],
+                    ),
+                )
+                best = combos[best]
             for s, ci in enumerate(best):
                 if ci:
                     if seqs is None:
