@@ -361,6 +361,9 @@ def create_app(
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
         "consumer_auto_offset_reset": "earliest",
+        # Acknowledged offsets are committed every second (Faust's default is 2.8 s): after a
+        # crash, at most about a second of processed messages is delivered again.
+        "broker_commit_interval": 1.0,
         "producer_max_request_size": state.max_message_bytes,
         "producer_acks": -1,
         "datadir": str(data_dir),
