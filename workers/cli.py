@@ -82,7 +82,7 @@ def worker(
     With no broker configured (KAFKA_BROKER unset) it starts the embedded broker first, on
     UNSPUN_EMBEDDED_BROKER_PORT (0: a free port), and stops it on exit.
     """
-    from workers.stream.app import MetricsPortInUse, run_worker  # noqa: PLC0415
+    from workers.stream.app import BrokerUnavailable, MetricsPortInUse, run_worker  # noqa: PLC0415
     from workers.stream.broker import BrokerError, EmbeddedBroker  # noqa: PLC0415
 
     settings = _settings(broker=broker, metrics_port=metrics_port)
@@ -97,7 +97,7 @@ def worker(
             settings = settings.model_copy(update={"broker": embedded.url})
         try:
             run_worker(settings)
-        except MetricsPortInUse as exc:
+        except (MetricsPortInUse, BrokerUnavailable) as exc:
             raise _fail(str(exc)) from None
         except ValueError as exc:
             raise _fail(str(exc)) from None

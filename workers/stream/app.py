@@ -39,6 +39,7 @@ from workers.stream import metrics
 from workers.stream.kafka import faust_broker_urls, ssl_context
 
 __all__ = [
+    "BrokerUnavailable",
     "JsonLogFormatter",
     "MetricsPortInUse",
     "WorkerState",
@@ -52,6 +53,18 @@ log = logging.getLogger(__name__)
 # Settings.fetch_max_wait_ms: Faust fixes the fetch wait at 1500 ms; brokers that answer a waiting
 # fetch only at this deadline (the embedded one does, when a consumer reads several partitions)
 # then add up to that much latency per message.
+
+
+#: Broker wait at start: attempts, first and longest pause between them (doubling), and how
+#: long one attempt may take, seconds. 10 attempts: about 2 minutes before giving up.
+BROKER_RETRY_ATTEMPTS = 10
+BROKER_RETRY_FIRST_S = 1.0
+BROKER_RETRY_MAX_S = 15.0
+BROKER_PROBE_TIMEOUT_S = 10.0
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Kafka broker could not be reached at start within the bounded retries."""
 
 
 class MetricsPortInUse(RuntimeError):
@@ -433,9 +446,17 @@ def run_worker(
 
     Raises:
         MetricsPortInUse: the metrics port is taken (before anything else starts).
+        BrokerUnavailable: the broker did not answer within ``BROKER_RETRY_ATTEMPTS`` attempts.
         ValueError: no broker configured.
     """
     sock = bind_metrics_socket(settings.metrics_host, settings.metrics_port)
+    config = _logging_config(settings)
+    if config is not None:
+        import logging.config  # noqa: PLC0415
+
+        logging.config.dictConfig(config)
+    else:
+        logging.basicConfig(level=settings.log_level.upper())
     port = sock.getsockname()[1]
     if on_bound is not None:
         on_bound(port)
@@ -447,12 +468,32 @@ def run_worker(
     from workers.stream.kafka import ensure_topics  # noqa: PLC0415
 
     async def _create_topics() -> None:
-        try:
-            created = await ensure_topics(settings)
+        # Wait for the broker with bounded, backed-off retries (Faust gives up at once when the
+        # broker cannot be reached at start), creating the topics once it answers.
+        hosts = ",".join(faust_broker_urls(settings.broker))
+        delay, started = BROKER_RETRY_FIRST_S, time.monotonic()
+        for attempt in range(1, BROKER_RETRY_ATTEMPTS + 1):
+            try:
+                created = await ensure_topics(settings, timeout_s=BROKER_PROBE_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - any client error: unreachable, timeout, auth
+                if attempt == BROKER_RETRY_ATTEMPTS:
+                    raise BrokerUnavailable(
+                        f"Kafka broker {hosts} unreachable after {attempt} attempts over "
+                        f"{time.monotonic() - started:.0f} s ({type(exc).__name__}: {exc}); giving up. "
+                        "Check KAFKA_BROKER and that the broker is running."
+                    ) from None
+                log.warning(
+                    "Kafka broker %s unreachable (%s: %s); attempt %d of %d, next in %.1f s",
+                    hosts, type(exc).__name__, exc, attempt, BROKER_RETRY_ATTEMPTS, delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BROKER_RETRY_MAX_S)
+                continue
+            if attempt > 1:
+                log.info("Kafka broker %s reachable after %d attempts (%.1f s)", hosts, attempt, time.monotonic() - started)
             if created:
                 log.info("created topics %s with %d partitions", created, settings.partitions)
-        except Exception as exc:  # noqa: BLE001 - Faust retries the connection itself
-            log.warning("could not check or create topics (%s: %s)", type(exc).__name__, exc)
+            return
 
     worker = faust.Worker(
         app,
@@ -463,7 +504,13 @@ def run_worker(
         quiet=settings.log_json,
         override_logging=True,
     )
-    worker.loop.run_until_complete(_create_topics())
+    try:
+        worker.loop.run_until_complete(_create_topics())
+    except BrokerUnavailable:
+        state.executor.shutdown(wait=False, cancel_futures=True)
+        if state.temp_data_dir and state.data_dir is not None:
+            shutil.rmtree(state.data_dir, ignore_errors=True)
+        raise
     try:
         worker.execute_from_commandline()
     finally:
