@@ -51,6 +51,7 @@ MIN_POSTERIOR = 1e-3
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
     "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates", "name_attested",
+    "logit_keep", "is_grammar", "is_phrase", "is_number",
 )  # options below this independent posterior are dropped before joint decoding
 
 
@@ -235,15 +236,18 @@ class Restorer:
         edits: list[Edit] = []
         rejected: list[Edit] = []
         features: dict = {}
-        for (sp, opt, p) in chosen:
+        curly = bool(chosen) and text.count("\u2019") > text.count("'")
+        for (sp, opt, p, p_keep) in chosen:
             a, b = toks[sp.i].start, toks[sp.j - 1].end
             orig = text[a:b]
             restored = copy_case(orig, opt.surface)
             if not orig[:1].isalpha() and restored[:1].isalpha() and self._sentence_initial(text, toks, sp.i):
                 restored = restored[:1].upper() + restored[1:]  # "1000's of" -> "Thousands of"
+            if curly and "'" in restored:
+                restored = restored.replace("'", "\u2019")  # the article's apostrophes ("don’t")
             if restored == orig:
                 continue
-            feats = self.edit_features(p, opt)
+            feats = self.edit_features(p, opt, p_keep)
             conf = self.cal.edit_confidence(p, feats)
             if self.collect_features:
                 features[(a, b)] = feats
@@ -287,10 +291,16 @@ class Restorer:
         return out, locked
 
     @staticmethod
-    def edit_features(p: float, opt: _Option) -> list[float]:
-        """Features of a proposed edit for the confidence model, in the order of ``EDIT_FEATURES``."""
+    def edit_features(p: float, opt: _Option, p_keep: float = 0.5) -> list[float]:
+        """Features of a proposed edit for the confidence model, in the order of ``EDIT_FEATURES``:
+        ``p`` the option's posterior, ``p_keep`` the posterior of keeping the span (the rest of the mass
+        is on rival originals, so a low ``p`` with a low ``p_keep`` means a close call between originals)."""
         p = min(max(p, 1e-9), 1 - 1e-9)
-        return [math.log(p / (1 - p)), max(-20.0, min(20.0, opt.gain)), *opt.feats]
+        k = min(max(p_keep, 1e-9), 1 - 1e-9)
+        return [
+            math.log(p / (1 - p)), max(-20.0, min(20.0, opt.gain)), *opt.feats, math.log(k / (1 - k)),
+            float(opt.kind == "grammar"), float(opt.kind == "phrase"), float(opt.kind == "number"),
+        ]
 
     @staticmethod
     def _sentence_initial(text: str, toks: list[Token], i: int) -> bool:
@@ -402,7 +412,7 @@ class Restorer:
                 return False
         return self.model.count(orig) >= NAME_MIN_COUNT and self.model.count(spun) == 0
 
-    def _decide(self, n: list[str], spans: list[_Span]) -> list[tuple[_Span, _Option, float]]:
+    def _decide(self, n: list[str], spans: list[_Span]) -> list[tuple[_Span, _Option, float, float]]:
         """Choose options jointly per group of interacting spans; returns (span, option, posterior)
         for the spans whose best choice is an option rather than keeping the text."""
         if not spans:
@@ -477,7 +487,7 @@ class Restorer:
             jobs.append((g, combos))
             self._windows(n, g, combos, windows, starts)
         scores = _score_many(model, windows, starts)
-        out: list[tuple[_Span, _Option, float]] = []
+        out: list[tuple[_Span, _Option, float, float]] = []
         k = 0
         for g, combos in jobs:
             vals = []
@@ -518,10 +528,11 @@ class Restorer:
                         p = sum(w for w, c in zip(ws, combos) if c[s] == ci) / z
                     else:
                         p = sum(w for w, c, q in zip(ws, combos, seqs) if c[s] == ci or q == bq) / z
-                    out.append((g[s], g[s].options[ci - 1], p))
+                    pk = min(1.0 - p, sum(w for w, c in zip(ws, combos) if c[s] == 0) / z)
+                    out.append((g[s], g[s].options[ci - 1], p, pk))
         # a span may appear in two groups only when split; keep non-overlapping, best first
         out.sort(key=lambda t: t[0].i)
-        res: list[tuple[_Span, _Option, float]] = []
+        res: list[tuple[_Span, _Option, float, float]] = []
         last = -1
         for t in out:
             if t[0].i >= last:
