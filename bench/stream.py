@@ -11,6 +11,9 @@ One run, one embedded broker (Tansu, memory storage), the article set of ``bench
    topics, with the same burst and with the ``load_50`` rate (the transport floor).
 3. ``two_workers``: two worker processes in one consumer group on a fresh 4-partition topic, same
    warm-up and burst as ``max``.
+4. with ``--what-if``: the ``load_50`` rate again with the consumer fetch wait at Faust's built-in
+   1500 ms (``fetch_wait_1500ms``), and a ``tuned`` worker (``TUNED_ENV``: 5 ms batch timeout, 20 ms
+   fetch wait) with the burst and the ``load_50`` rate.
 
 Latency per article: Kafka timestamp of the enriched event (set by the worker's producer when it sends
 the event) minus the Kafka timestamp of the input message (set by this benchmark when it produced the
@@ -52,6 +55,9 @@ import articles as article_set  # noqa: E402
 
 PARTITIONS = 4
 SESSION_TIMEOUT_S = 6
+#: Worker settings of the "tuned" comparison run (``--what-if``): batches do not wait to fill at low
+#: load, and the consumer asks the broker to answer a fetch after at most 20 ms.
+TUNED_ENV = {"UNSPUN_BATCH_TIMEOUT_S": "0.005", "UNSPUN_FETCH_MAX_WAIT_MS": "20"}
 
 
 # --------------------------------------------------------------------------------------------- numbers
@@ -592,10 +598,13 @@ class Plan:
 async def worker_session(
     tag: str, n_workers: int, broker, articles: list[dict], plan: Plan, log_dir: Path, with_loads: bool,
     command: tuple[list[str], str] | None = None, only_rate: float | None = None, extra_env: dict | None = None,
+    rate_after_burst: float | None = None,
 ) -> dict:
     """Start ``n_workers`` workers on fresh topics, warm up, run the burst (and the loads).
 
-    ``only_rate``: skip the burst and run one fixed load at this rate (named ``load_50``).
+    ``only_rate``: skip the burst and run one fixed load at this rate (named ``load_50``);
+    ``rate_after_burst``: after the burst, one fixed load at this rate (named ``load_50``);
+    ``extra_env``: settings for the workers (e.g. ``UNSPUN_BATCH_TIMEOUT_S``).
     """
     import aiohttp
 
@@ -608,7 +617,8 @@ async def worker_session(
     sampler = asyncio.create_task(sample_memory_forever(workers))
     collector = Collector(broker.bootstrap, [topics.enriched, topics.dlq])
     feeder = Feeder(broker.bootstrap, articles)
-    result: dict[str, Any] = {"workers": n_workers, "command": workers[0].command_label, "topics": topics.__dict__}
+    result: dict[str, Any] = {"workers": n_workers, "command": workers[0].command_label, "topics": topics.__dict__,
+                              "env": extra_env or {}}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             await collector.start()
@@ -638,6 +648,13 @@ async def worker_session(
             after = await scrape(workers, session)
             burst.stages = stages_between(before, after)
             phases.append(burst)
+            if rate_after_burst and not with_loads:
+                count = max(10, int(round(rate_after_burst * plan.load_seconds)))
+                before = await scrape(workers, session)
+                ph = await run_phase("load_50", feeder, collector, topics.input, count, rate_after_burst,
+                                     plan.load_seconds * 2 + 60, topics.dlq, workers)
+                ph.stages = stages_between(before, await scrape(workers, session))
+                phases.append(ph)
             if with_loads:
                 max_rate = burst.articles_per_s
                 for share in plan.loads:
@@ -729,6 +746,12 @@ async def run(quick: bool, shared: bool, n_articles: int | None = None, what_if:
                 "fetch1500", 1, broker, articles, plan, log_dir, with_loads=False, only_rate=rate_50,
                 extra_env={"UNSPUN_FETCH_MAX_WAIT_MS": "1500"})
             print(f"  fetch wait 1500 ms: {time.monotonic() - t0:.1f} s", file=sys.stderr)
+            # Latency-tuned settings: no 50 ms wait to fill a batch at low load, a short fetch wait.
+            t0 = time.monotonic()
+            out["tuned"] = await worker_session(
+                "tuned", 1, broker, articles, plan, log_dir, with_loads=False, rate_after_burst=rate_50,
+                extra_env=TUNED_ENV)
+            print(f"  tuned settings: {time.monotonic() - t0:.1f} s", file=sys.stderr)
         if broker_proc is not None:
             m = proc_memory(broker_proc.pid)
             out["broker_rss_mib_peak"] = round(m.get("VmHWM", 0) / 2**20, 1)  # tansu has no children
@@ -747,7 +770,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora")
     p.add_argument("--what-if", action="store_true",
-                   help="also run the 50%% load with the consumer fetch wait at Faust's built-in 1500 ms")
+                   help="also run the 50%% load with the fetch wait at Faust's 1500 ms, and with latency-tuned settings")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     result = asyncio.run(run(args.quick, args.shared, what_if=args.what_if))
