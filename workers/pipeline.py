@@ -50,21 +50,32 @@ class Enricher:
     """
 
     def __init__(self, settings: Settings | None = None, *, restorer=None, extractor=None):
+        """Load (or take) the restorer and the NER extractor, then warm both up.
+
+        ``settings``: defaults to the process settings; ``restore_threshold`` and ``spacy_model``
+        are used. Raises ``OSError`` when the spaCy model package is not installed.
+        """
         self.settings = settings or get_settings()
         if restorer is None:
-            from workers.restoration import default_restorer
+            from workers.restoration import Restorer, default_restorer
 
             restorer = default_restorer()
+            if restorer.threshold != self.settings.restore_threshold:
+                restorer = Restorer(threshold=self.settings.restore_threshold)
         if extractor is None:
             from workers.entities import EntityExtractor
 
-            extractor = EntityExtractor(self.settings.spacy_model, batch_size=self.settings.batch_size)
+            # Chunks of at most 100,000 characters bound NER memory on very long articles.
+            extractor = EntityExtractor(self.settings.spacy_model, batch_size=self.settings.batch_size, max_length=100_000)
         self.restorer = restorer
         self.extractor = extractor
-        self.versions = {"unspun": __version__, "spacy_model": str(extractor.version)}
-        self.versions.update({k: str(v) for k, v in getattr(restorer, "version", {}).items()})
-        self.versions.setdefault("spinner_table", "unknown")
+        names = {"table": "spinner_table", "model": "ngram_model", "threshold": "restore_threshold"}
+        self.versions = {"unspun": __version__, "spacy_model": str(extractor.version), "spinner_table": "unknown"}
+        self.versions.update({names.get(k, k): str(v) for k, v in getattr(restorer, "version", {}).items()})
+        # Warm-up, so the first article's latency is its own and not the loading of models.
         detect_language("warm up the language identifier with a sentence long enough to be classified")
+        self.restorer.restore("The corporate mentioned it.")
+        self.extractor.extract_many(["Warm-up sentence about Portland."])
         self.ready = True
 
     def _restore(self, article: dict[str, Any]) -> tuple[Restoration, list[Edit], list[Edit], str, str]:
@@ -146,6 +157,7 @@ class Enricher:
             "emitted_at": "",
             "versions": self.versions,
             "meta": article.get("meta") or {},
+            "html_stripped": bool(article.get("html_stripped")),
             "_received": received,
             "_edits": text_edits,
         }
