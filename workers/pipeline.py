@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from workers import __version__
@@ -16,17 +15,12 @@ from workers.articles import Rejected
 from workers.language import detect_language
 from workers.restoration import Edit, OffsetMap, Restoration
 from workers.settings import Settings, get_settings
+from workers.timestamps import utc_iso
 
 log = logging.getLogger(__name__)
 
 EVENT_SCHEMA = "unspun.enriched.v1"
 _TITLE_GAP = "\n\n"  # title and text are restored as one document so the title shares its evidence
-
-
-def utc_iso(ts: float | None = None) -> str:
-    """RFC 3339 UTC timestamp with milliseconds for ``ts`` (seconds since the epoch; now if None)."""
-    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc)
-    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _split_edits(edits: Sequence[Edit], title_len: int) -> tuple[list[Edit], list[Edit]]:

@@ -6,7 +6,7 @@ import base64
 
 import orjson
 
-from workers.stream.deadletter import DEFAULT_PAYLOAD_LIMIT, build_dead_letter, encode_key, encode_output
+from workers.stream.deadletter import build_dead_letter, encode_key, encode_output
 
 
 def _record(raw, **kw):
@@ -37,11 +37,42 @@ def test_missing_value_and_key(schema_validator):
     assert not list(schema_validator("deadletter.v1").iter_errors(record))
 
 
-def test_long_payload_is_truncated_and_flagged():
-    raw = b"x" * (DEFAULT_PAYLOAD_LIMIT + 10)
-    record = _record(raw)
+def test_payload_that_fits_the_message_limit_is_kept_whole(schema_validator):
+    raw = b"not json " + b"x" * 300_000  # far over the old fixed 64 KiB cut
+    record = _record(raw, max_message_bytes=1_000_000)
+    assert record["payload_truncated"] is False and record["payload_encoding"] == "utf-8"
+    assert record["payload"].encode() == raw
+    assert not list(schema_validator("deadletter.v1").iter_errors(record))
+
+
+def test_payload_over_the_message_limit_is_cut_to_fit_and_flagged(schema_validator):
+    raw = "é \" \n".encode() * 40_000  # JSON escaping makes the text longer than its bytes
+    key = b"k" * 500
+    record = _record(raw, key=key, max_message_bytes=50_000, reason="r" * 10_000)
     assert record["payload_truncated"] is True and record["payload_encoding"] == "base64"
-    assert base64.b64decode(record["payload"]) == raw[:DEFAULT_PAYLOAD_LIMIT]
+    kept = base64.b64decode(record["payload"])
+    assert raw.startswith(kept) and len(kept) > 30_000
+    assert len(orjson.dumps(record)) + len(key) <= 50_000
+    assert not list(schema_validator("deadletter.v1").iter_errors(record))
+
+
+def test_escaped_text_near_the_limit_is_measured_not_guessed():
+    raw = b'"' * 30_000  # 30 kB of bytes, 60 kB once escaped in JSON
+    record = _record(raw, max_message_bytes=50_000)
+    assert record["payload_truncated"] is True
+    assert len(orjson.dumps(record)) <= 50_000
+
+
+def test_long_reason_is_cut():
+    record = _record(b"x", reason="boom " * 10_000)
+    assert len(record["reason"]) < 4100 and record["reason"].endswith("characters in all)")
+
+
+def test_reason_with_a_lone_surrogate_still_encodes():
+    from workers.stream.deadletter import dead_letter_output
+
+    out = dead_letter_output(_record(b"x", reason="bad \ud800 text"), b"k")
+    assert orjson.loads(out.value)["reason"] == "bad ? text"
 
 
 def test_encode_key():

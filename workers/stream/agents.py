@@ -60,7 +60,9 @@ class Produced:
     output: Output
 
 
-def _rejected_output(message: InMessage, rejected: Rejected, versions: dict[str, str] | None) -> Output:
+def _rejected_output(
+    message: InMessage, rejected: Rejected, versions: dict[str, str] | None, max_message_bytes: int
+) -> Output:
     record = build_dead_letter(
         message.value,
         topic=message.topic,
@@ -72,6 +74,7 @@ def _rejected_output(message: InMessage, rejected: Rejected, versions: dict[str,
         article_id=getattr(rejected, "article_id", None),
         error_class=getattr(rejected, "error_class", None),
         versions=versions,
+        max_message_bytes=max_message_bytes,
     )
     return dead_letter_output(record, message.key)
 
@@ -115,13 +118,14 @@ def process_batch(
         try:
             article = decode(message.value, settings)
         except Rejected as rejected:
-            outputs[i] = _rejected_output(message, rejected, versions)
+            outputs[i] = _rejected_output(message, rejected, versions, max_message_bytes)
         except Exception as exc:  # noqa: BLE001 - a decoder bug must not lose the message
             log.exception("decoding failed at %s[%d]@%d", message.topic, message.partition, message.offset)
             outputs[i] = _rejected_output(
                 message,
                 Rejected("processing_error", f"decoding failed: {type(exc).__name__}: {exc}", None, type(exc).__name__),
                 versions,
+                max_message_bytes,
             )
         else:
             articles.append(article)
@@ -144,12 +148,13 @@ def process_batch(
         for j, (index, result) in enumerate(zip(article_index, results)):
             message = messages[index]
             if isinstance(result, Rejected):
-                outputs[index] = _rejected_output(message, result, versions)
+                outputs[index] = _rejected_output(message, result, versions, max_message_bytes)
             elif not isinstance(result, dict):
                 outputs[index] = _rejected_output(
                     message,
                     Rejected("processing_error", "the enricher returned no result for this article", articles[j].get("id")),
                     versions,
+                    max_message_bytes,
                 )
             else:
                 result.setdefault("latency_ms", {})["decode"] = round(decode_ms[j], 3)

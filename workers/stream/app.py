@@ -35,6 +35,7 @@ from aiohttp import web
 from mode import Service
 
 from workers.settings import Settings
+from workers.timestamps import utc_iso
 from workers.stream import metrics
 from workers.stream.kafka import faust_broker_urls, ssl_context
 
@@ -226,7 +227,7 @@ class JsonLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": utc_iso(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -6,8 +6,12 @@ record (schema ``schemas/deadletter.v1.json``) on the dead-letter topic, carryin
 message value so nothing is lost:
 
 * ``payload_encoding="utf-8"``: the value was valid UTF-8 and is stored as text;
-* ``payload_encoding="base64"``: the value was not UTF-8, or it was cut to
-  ``payload_limit`` bytes (then ``payload_truncated`` is true).
+* ``payload_encoding="base64"``: the value was not UTF-8, or it had to be cut (then
+  ``payload_truncated`` is true).
+
+The payload is kept whole whenever the record fits the largest message the producer sends
+(``UNSPUN_MAX_MESSAGE_BYTES``, less room for the key and framing); only a record that would not
+fit has its payload cut to what does, and is flagged ``payload_truncated``.
 
 An enriched event whose encoded size would exceed the broker's maximum message size is not
 sent; a small ``too_large`` record takes its place (see :func:`encode_output`).
@@ -23,10 +27,11 @@ from typing import Any
 import orjson
 
 from workers import __version__
+from workers.timestamps import utc_iso
 
 __all__ = [
     "DEADLETTER_SCHEMA",
-    "DEFAULT_PAYLOAD_LIMIT",
+    "MAX_REASON_CHARS",
     "Output",
     "build_dead_letter",
     "encode_key",
@@ -34,8 +39,8 @@ __all__ = [
 ]
 
 DEADLETTER_SCHEMA = "unspun.deadletter.v1"
-#: Raw payloads longer than this many bytes are truncated in dead-letter records.
-DEFAULT_PAYLOAD_LIMIT = 64 * 1024
+#: Longer ``reason`` texts (exception messages can be huge) are cut to this many characters.
+MAX_REASON_CHARS = 4000
 #: Bytes reserved for the record's key, headers and batch framing when checking sizes.
 _FRAME_OVERHEAD = 1024
 
@@ -65,10 +70,23 @@ def encode_key(key: bytes | None) -> tuple[str | None, str | None]:
         return base64.b64encode(key).decode("ascii"), "base64"
 
 
-def _utc_now_iso() -> str:
-    from workers.pipeline import utc_iso  # noqa: PLC0415 - one timestamp format for all outputs
-
-    return utc_iso()
+def _payload(data: bytes, budget: int, limit: int | None) -> tuple[str, str, bool]:
+    """``(payload, encoding, truncated)`` for ``data`` taking at most ``budget`` bytes once encoded
+    as a JSON string (and at most ``limit`` raw bytes when given)."""
+    if limit is None or len(data) <= limit:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            if 4 * ((len(data) + 2) // 3) + 2 <= budget:
+                return base64.b64encode(data).decode("ascii"), "base64", False
+        else:
+            # JSON escaping can make the text longer than its bytes: measure it.
+            if len(data) + 2 <= budget and len(orjson.dumps(text)) <= budget:
+                return text, "utf-8", False
+    cut = max(0, (budget - 2) // 4 * 3)
+    if limit is not None:
+        cut = min(cut, limit)
+    return base64.b64encode(data[:cut]).decode("ascii"), "base64", True
 
 
 def build_dead_letter(
@@ -83,7 +101,8 @@ def build_dead_letter(
     article_id: str | None = None,
     error_class: str | None = None,
     versions: Mapping[str, str] | None = None,
-    payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
+    max_message_bytes: int = 1_000_000,
+    payload_limit: int | None = None,
     failed_at: str | None = None,
 ) -> dict[str, Any]:
     """Build a dead-letter record (a dict valid against ``deadletter.v1``).
@@ -91,33 +110,29 @@ def build_dead_letter(
     Args:
         raw: the consumed message value (None for a tombstone; stored as an empty payload).
         topic, partition, offset: where the message came from.
-        key: the message key as bytes, or None.
+        key: the message key as bytes, or None (it is sent with the record: counted in its size).
         kind: one of the ``kind`` values of the schema (see ``workers.articles.KINDS``).
-        reason: human-readable explanation.
+        reason: human-readable explanation (cut to ``MAX_REASON_CHARS`` characters).
         article_id: the article id when it could be read.
         error_class: exception class name for ``processing_error``.
         versions: version strings to record; ``unspun`` is always included.
-        payload_limit: raw values longer than this many bytes are cut and stored as base64.
+        max_message_bytes: the largest message the producer sends (``UNSPUN_MAX_MESSAGE_BYTES``):
+            the payload is kept whole when the encoded record, its key and framing fit in it,
+            else cut to fit, stored as base64 and flagged ``payload_truncated``.
+        payload_limit: optional further cap on the raw bytes kept (None: only the size limit).
         failed_at: RFC 3339 timestamp; default now (UTC).
 
     Returns:
         The record as a dict; encode it with ``orjson.dumps``.
     """
     data = raw or b""
-    truncated = len(data) > payload_limit
-    if truncated:
-        data = data[:payload_limit]
-        payload, encoding = base64.b64encode(data).decode("ascii"), "base64"
-    else:
-        try:
-            payload, encoding = data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            payload, encoding = base64.b64encode(data).decode("ascii"), "base64"
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[:MAX_REASON_CHARS] + f"... ({len(reason)} characters in all)"
     key_text, key_encoding = encode_key(key)
     all_versions = {"unspun": __version__}
     if versions:
         all_versions.update({str(k): str(v) for k, v in versions.items()})
-    return {
+    record = {
         "schema": DEADLETTER_SCHEMA,
         "kind": kind,
         "reason": reason,
@@ -127,18 +142,42 @@ def build_dead_letter(
         "offset": int(offset),
         "key": key_text,
         "key_encoding": key_encoding,
-        "payload_encoding": encoding,
-        "payload": payload,
-        "payload_truncated": truncated,
+        "payload_encoding": "utf-8",
+        "payload": "",
+        "payload_truncated": False,
         "error_class": error_class,
-        "failed_at": failed_at or _utc_now_iso(),
+        "failed_at": failed_at or utc_iso(),
         "versions": all_versions,
     }
+    # Room for the payload: the limit less the record without it, the key and the framing.
+    # ("base64" is two bytes longer than "utf-8" in the record; count the longer one.)
+    rest = len(_dumps(record)) + 2 + len(key or b"") + _FRAME_OVERHEAD
+    payload, encoding, truncated = _payload(data, max(0, max_message_bytes - rest), payload_limit)
+    record.update(payload=payload, payload_encoding=encoding, payload_truncated=truncated)
+    return record
+
+
+def _dumps(record: dict[str, Any]) -> bytes:
+    """orjson encoding of a record; strings orjson refuses (lone surrogates) are made valid first."""
+    try:
+        return orjson.dumps(record)
+    except TypeError:
+        return orjson.dumps(_valid_utf8(record))
+
+
+def _valid_utf8(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_valid_utf8(k): _valid_utf8(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_utf8(v) for v in value]
+    return value
 
 
 def dead_letter_output(record: dict[str, Any], key: bytes | None) -> Output:
     """Wrap a dead-letter record as an :class:`Output` (the key is the input message's key)."""
-    return Output("dead_letter", key, orjson.dumps(record), record, record["kind"])
+    return Output("dead_letter", key, _dumps(record), record, record["kind"])
 
 
 def encode_output(
@@ -150,14 +189,13 @@ def encode_output(
     offset: int,
     key: bytes | None,
     max_message_bytes: int,
-    payload_limit: int = DEFAULT_PAYLOAD_LIMIT,
 ) -> Output:
     """Encode an enriched event for sending, or replace it by a ``too_large`` dead letter.
 
     The event is keyed by its ``id`` (UTF-8). If the encoded event plus framing would exceed
     ``max_message_bytes`` (the broker's/producer's limit, bytes), the result is a dead-letter
-    record of kind ``too_large`` holding the raw input (cut to ``payload_limit`` bytes, flagged
-    ``payload_truncated``) and the sizes in ``reason``.
+    record of kind ``too_large`` holding the raw input (cut only if the record would not fit,
+    flagged ``payload_truncated``) and the sizes in ``reason``.
     """
     value = orjson.dumps(event)
     out_key = str(event["id"]).encode("utf-8")
@@ -176,6 +214,6 @@ def encode_output(
         ),
         article_id=str(event["id"]),
         versions=event.get("versions"),
-        payload_limit=min(payload_limit, max(1024, max_message_bytes // 4)),
+        max_message_bytes=max_message_bytes,
     )
     return dead_letter_output(record, key)
