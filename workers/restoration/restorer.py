@@ -43,6 +43,7 @@ RESTORER_VERSION = "1"
 NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
 NAME_BONUS = 2.0  # nats for it when the restored name is attested in the corpus and the spun one is not
 NAME_MIN_COUNT = 3  # corpus count for a restored name to be attested
+RARE_NAME_COUNT = 10  # a spun name form seen fewer times in the corpus may stand alone ("Fb")
 MAX_OPTIONS = 2  # per span, after pruning
 MAX_COMBOS = 64  # per group of interacting spans
 MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
@@ -240,7 +241,12 @@ class Restorer:
         for (sp, opt, p, p_keep) in chosen:
             a, b = toks[sp.i].start, toks[sp.j - 1].end
             orig = text[a:b]
-            restored = copy_case(orig, opt.surface)
+            if case_pattern(orig) == "upper" and len(orig) <= 4 and not self._caps_line(toks, sp.i, sp.j):
+                # an acronym in ordinary text ("PC", "EU"): the original keeps the table's own case
+                restored = copy_case(orig[:1] + orig[1:].lower(), opt.surface) if self._sentence_initial(
+                    text, toks, sp.i) else opt.surface
+            else:
+                restored = copy_case(orig, opt.surface)
             if not orig[:1].isalpha() and restored[:1].isalpha() and self._sentence_initial(text, toks, sp.i):
                 restored = restored[:1].upper() + restored[1:]  # "1000's of" -> "Thousands of"
             if curly and "'" in restored:
@@ -303,6 +309,16 @@ class Restorer:
         ]
 
     @staticmethod
+    def _caps_line(toks: list[Token], i: int, j: int) -> bool:
+        """A neighbouring word of tokens ``[i, j)`` is written in capitals too (an all-caps headline)."""
+        for k in (i - 2, i - 1, j, j + 1):
+            if 0 <= k < len(toks):
+                w = toks[k].text
+                if len(w) >= 2 and w.isalpha() and w.isupper():
+                    return True
+        return False
+
+    @staticmethod
     def _sentence_initial(text: str, toks: list[Token], i: int) -> bool:
         if i == 0:
             return True
@@ -362,7 +378,9 @@ class Restorer:
                 bonus = math.log(max(1e-12, pi * rho * c.weight)) - math.log(max(1e-12, keep_p))
                 orig_cap = c.original[:1].isupper()
                 if c.kind == "name":
-                    if not cap or not (next_cap or prev_cap or inner_cap):  # a name part stands next to another one
+                    # a name part stands next to another one, unless the spun form is itself no name
+                    # clean text uses ("Fb" for Facebook)
+                    if not cap or not (next_cap or prev_cap or inner_cap or f.count < RARE_NAME_COUNT):
                         continue
                     nb = (n[i - 1],) + key if prev_cap and i > 0 else key + ((n[j],) if j < N else ())
                     if len(nb) > len(key) and len(nb) <= 3 and self.model.count(nb) > 0:
