@@ -94,3 +94,31 @@ def test_real_enricher_batch(settings):
     event = orjson.loads(produced[0].output.value)
     assert produced[0].output.kind == "event" and event["restored_text"] != event["text"]
     assert produced[1].output.dead_letter_kind == "empty_text"
+
+
+class MetaEnricher(EchoEnricher):
+    """EchoEnricher that keeps each article's ``meta`` in its event, as the real Enricher does."""
+
+    def enrich_many(self, articles, received_at=None):
+        events = super().enrich_many(articles, received_at)
+        for article, event in zip(articles, events):
+            event["meta"] = article["meta"]
+        return events
+
+
+def test_an_event_that_cannot_be_encoded_is_a_dead_letter_for_that_message_only(settings):
+    deep = b'{"id": "deep", "text": "fine text", "x": ' + b"[" * 300 + b"]" * 300 + b"}"
+    batch = [_msg(0, _article("a", "fine text")), _msg(1, deep), _msg(2, _article("c", "more text"))]
+    produced = process_batch(batch, MetaEnricher(), settings)
+    assert [p.output.kind for p in produced] == ["event", "dead_letter", "event"]
+    record = orjson.loads(produced[1].output.value)
+    assert record["kind"] == "processing_error" and record["id"] == "deep"
+    assert record["error_class"] == "TypeError" and "could not be encoded" in record["reason"]
+
+
+def test_integers_over_64_bits_in_meta_stay_exact(settings):
+    raw = b'{"id": "big", "text": "caf\\ud800 fine", "n": 123456789012345678901234567890, "m": {"k": [-9223372036854775809, 18446744073709551615]}}'
+    [produced] = process_batch([_msg(0, raw)], MetaEnricher(), settings)
+    assert produced.output.kind == "event"
+    meta = orjson.loads(produced.output.value)["meta"]
+    assert meta == {"n": "123456789012345678901234567890", "m": {"k": ["-9223372036854775809", 18446744073709551615]}}

@@ -1,5 +1,7 @@
 """Outputs at the edges, through the real worker process on the real broker: dead-letter payloads
-sized by UNSPUN_MAX_MESSAGE_BYTES (kept whole when they fit, cut and flagged when not)."""
+sized by UNSPUN_MAX_MESSAGE_BYTES (kept whole when they fit, cut and flagged when not); an event
+that cannot be encoded is a dead letter for its message alone, the rest of its batch goes out;
+integers over 64 bits in extra fields stay exact."""
 
 from __future__ import annotations
 
@@ -15,10 +17,21 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 MAX_MESSAGE_BYTES = 200_000
 FITS = b"not json " + b"x" * 150_000  # over the old fixed 64 KiB cut, under the message limit
 CUT = b"not json " + b"y" * 400_000  # over the message limit: cut to fit
-# (key, raw value)
+TEXT = "The governor mentioned on Friday that Marisol Vega would lead the port authority."
+# An extra field nested deeper than orjson encodes (it decodes it): the event cannot be encoded.
+DEEP = b'{"id": "deep", "text": "%s", "x": %s%s}' % (TEXT.encode(), b"[" * 300, b"]" * 300)
+# Integers over 64 bits, one with an escaped lone surrogate in the text (the stdlib parser path).
+BIG = b'{"id": "big", "text": "%s", "n": 123456789012345678901234567890}' % TEXT.encode()
+BIG_SURROGATE = b'{"id": "big-s", "text": "caf\\ud800 %s", "m": {"k": [-9223372036854775809]}}' % TEXT.encode()
+# (key, raw value); all on one partition, sent together, so most share a batch.
 INPUTS = [
     (b"dl-fits", FITS),
     (b"dl-cut", CUT),
+    (b"ok-1", b'{"id": "ok-1", "text": "%s"}' % TEXT.encode()),
+    (b"deep", DEEP),
+    (b"big", BIG),
+    (b"big-s", BIG_SURROGATE),
+    (b"ok-2", b'{"id": "ok-2", "text": "%s Again."}' % TEXT.encode()),
 ]
 
 
@@ -86,3 +99,24 @@ def test_dead_letter_payload_over_the_limit_is_cut_to_fit(run, schema_validator)
     assert CUT.startswith(kept) and len(kept) > MAX_MESSAGE_BYTES // 2
     assert len(record.value) <= MAX_MESSAGE_BYTES
     assert not list(schema_validator("deadletter.v1").iter_errors(record.json))
+
+
+def test_an_unencodable_event_is_a_dead_letter_and_its_batch_still_goes_out(run, schema_validator):
+    out = run["outputs"]
+    record = out[b"deep"]
+    assert record.topic == run["settings"].dlq_topic, record.value[:300]
+    assert record.json["kind"] == "processing_error" and record.json["id"] == "deep"
+    assert "could not be encoded" in record.json["reason"] and record.json["error_class"] == "TypeError"
+    assert not list(schema_validator("deadletter.v1").iter_errors(record.json))
+    for key in (b"ok-1", b"ok-2", b"big", b"big-s"):
+        assert out[key].topic == run["settings"].enriched_topic, (key, out[key].value[:300])
+
+
+def test_integers_over_64_bits_stay_exact_as_strings(run, schema_validator):
+    big = run["outputs"][b"big"].json
+    assert big["meta"] == {"n": "123456789012345678901234567890"}
+    big_s = run["outputs"][b"big-s"].json
+    assert big_s["meta"] == {"m": {"k": ["-9223372036854775809"]}}
+    assert big_s["text"].startswith("caf\ufffd ")
+    for event in (big, big_s):
+        assert not list(schema_validator("enriched.v1").iter_errors(event))

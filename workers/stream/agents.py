@@ -79,6 +79,36 @@ def _rejected_output(
     return dead_letter_output(record, message.key)
 
 
+def _encode_or_dead_letter(
+    message: InMessage, event: dict[str, Any], versions: dict[str, str], max_message_bytes: int
+) -> Output:
+    """The event encoded for sending; an event that cannot be encoded (orjson refuses it: nesting
+    too deep, a value it cannot represent...) becomes a ``processing_error`` dead letter for this
+    message alone."""
+    try:
+        return encode_output(
+            event,
+            raw=message.value,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            key=message.key,
+            max_message_bytes=max_message_bytes,
+        )
+    except Exception as exc:  # noqa: BLE001 - one unencodable event must not fail the batch
+        log.warning(
+            "cannot encode the event of %s[%d]@%d: %s: %s",
+            message.topic, message.partition, message.offset, type(exc).__name__, exc,
+        )
+        rejected = Rejected(
+            "processing_error",
+            f"the enriched event could not be encoded as JSON: {type(exc).__name__}: {exc}",
+            str(event.get("id")) if event.get("id") is not None else None,
+            type(exc).__name__,
+        )
+        return _rejected_output(message, rejected, versions, max_message_bytes)
+
+
 def process_batch(
     messages: Sequence[InMessage],
     enricher: Any,
@@ -92,7 +122,8 @@ def process_batch(
 
     Steps: decode and validate each value (``decode``; ``Rejected`` -> dead letter), enrich the
     valid articles together (``enricher.enrich_many``; a ``Rejected`` result -> dead letter),
-    encode each event (too big for ``max_message_bytes`` -> ``too_large`` dead letter).
+    encode each event (too big for ``max_message_bytes`` -> ``too_large`` dead letter; not
+    encodable -> ``processing_error`` dead letter for that message only).
     Records ``unspun_stage_duration_seconds`` for decode, restore and ner, plus the edit and
     spin-score metrics of each event. Never raises for a bad message: an unexpected exception
     becomes a ``processing_error`` dead letter for the messages it concerns.
@@ -159,15 +190,7 @@ def process_batch(
             else:
                 result.setdefault("latency_ms", {})["decode"] = round(decode_ms[j], 3)
                 metrics.observe_event(result)
-                outputs[index] = encode_output(
-                    result,
-                    raw=message.value,
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    key=message.key,
-                    max_message_bytes=max_message_bytes,
-                )
+                outputs[index] = _encode_or_dead_letter(message, result, versions, max_message_bytes)
     return [Produced(m, o) for m, o in zip(messages, outputs)]  # type: ignore[arg-type]
 
 
