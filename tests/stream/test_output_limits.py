@@ -32,7 +32,10 @@ INPUTS = [
     (b"big", BIG),
     (b"big-s", BIG_SURROGATE),
     (b"ok-2", b'{"id": "ok-2", "text": "%s Again."}' % TEXT.encode()),
+    # Under the message limit as input, but its event (text and restored text) is over it.
+    (b"too-large", b'{"id": "too-large", "text": "%s"}' % ((TEXT + " ") * (110_000 // (len(TEXT) + 1))).encode()),
 ]
+N_EVENTS = 4  # ok-1, ok-2, big, big-s
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +123,23 @@ def test_integers_over_64_bits_stay_exact_as_strings(run, schema_validator):
     assert big_s["text"].startswith("caf\ufffd ")
     for event in (big, big_s):
         assert not list(schema_validator("enriched.v1").iter_errors(event))
+
+
+def _metric(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{line_start} not in /metrics")
+
+
+def test_metrics_count_only_what_was_emitted(run):
+    out, text = run["outputs"], run["metrics"]
+    assert out[b"too-large"].json["kind"] == "too_large"
+    assert _metric(text, "unspun_events_emitted_total") == N_EVENTS
+    for name in ("unspun_spin_score_count", "unspun_edits_per_article_count"):
+        assert _metric(text, name) == N_EVENTS, name
+    for stage in ("restore", "ner"):
+        assert _metric(text, f'unspun_stage_duration_seconds_count{{stage="{stage}"}}') == N_EVENTS, stage
+    assert _metric(text, 'unspun_dead_letters_total{kind="too_large"}') == 1
+    assert _metric(text, 'unspun_dead_letters_total{kind="processing_error"}') == 1
+    assert _metric(text, 'unspun_dead_letters_total{kind="not_json"}') == 2

@@ -124,8 +124,9 @@ def process_batch(
     valid articles together (``enricher.enrich_many``; a ``Rejected`` result -> dead letter),
     encode each event (too big for ``max_message_bytes`` -> ``too_large`` dead letter; not
     encodable -> ``processing_error`` dead letter for that message only).
-    Records ``unspun_stage_duration_seconds`` for decode, restore and ner, plus the edit and
-    spin-score metrics of each event. Never raises for a bad message: an unexpected exception
+    Records ``unspun_stage_duration_seconds`` for decode; the per-event metrics (restore and ner
+    durations, edits, spin score) are recorded by :func:`send_outputs` once an event is actually
+    sent, so an event replaced by a dead letter is not counted. Never raises for a bad message: an unexpected exception
     becomes a ``processing_error`` dead letter for the messages it concerns.
 
     Args:
@@ -189,7 +190,6 @@ def process_batch(
                 )
             else:
                 result.setdefault("latency_ms", {})["decode"] = round(decode_ms[j], 3)
-                metrics.observe_event(result)
                 outputs[index] = _encode_or_dead_letter(message, result, versions, max_message_bytes)
     return [Produced(m, o) for m, o in zip(messages, outputs)]  # type: ignore[arg-type]
 
@@ -208,7 +208,9 @@ def _from_event(event: Any) -> InMessage:
 
 
 async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> None:
-    """Send outputs in order, wait for every acknowledgement, then record produce metrics.
+    """Send outputs in order, wait for every acknowledgement, then record the metrics of what
+    was sent: produce time, end-to-end latency, events (with their restore/ner time, edits and
+    spin score) and dead letters by kind (``too_large`` included).
 
     Enriched events go to the enriched topic, dead letters to the dead-letter topic. Raises the
     producer's error when a send fails (the batch is then not acknowledged and is re-delivered).
@@ -226,6 +228,7 @@ async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> No
         metrics.STAGE_DURATION.labels(stage="produce").observe(per_message)
         if item.output.kind == "event":
             metrics.EMITTED.inc()
+            metrics.observe_event(item.output.record)
         else:
             metrics.observe_dead_letter(item.output.dead_letter_kind or "processing_error")
         if item.message.timestamp:

@@ -120,7 +120,8 @@ def init_labels(topics: Iterable[str]) -> None:
 
 
 def observe_event(event: Mapping[str, Any]) -> None:
-    """Record the per-article numbers of one enriched event (before it is sent).
+    """Record the per-article numbers of one enriched event, once it has been sent (an event
+    replaced by a ``too_large`` or ``processing_error`` dead letter is not counted).
 
     Reads ``latency_ms.restore`` and ``latency_ms.ner`` (milliseconds, recorded as seconds),
     the number of ``edits`` plus ``title_edits``, and ``spin_score``. Missing fields are skipped.
