@@ -199,3 +199,49 @@ def test_demo_runs_offline_and_accounts_for_every_sample(kit):
     worker_pid = int(re.search(r"worker pid (\d+)", proc.stdout).group(1))
     with pytest.raises(ProcessLookupError):
         os.kill(worker_pid, 0)
+
+
+@pytest.mark.parametrize("command", [["tail", "--timeout", "2"], ["produce", "-"]])
+def test_tail_and_produce_against_a_closed_port_fail_cleanly(kit, command):
+    """A clear one-line error, exit 1, and no client left unclosed ("Unclosed AIOKafkaConsumer")."""
+    from workers.stream.broker import free_port
+
+    env = {"KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}"}
+    proc = subprocess.run(
+        [sys.executable, "-X", "dev", "-m", "workers.cli", *command],
+        env=kit.subprocess_env(env), cwd=str(kit.repo), input='{"text": "x"}',
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "KafkaConnectionError" in proc.stderr
+    assert "Unclosed" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("silent", [False, True])
+async def test_ensure_topics_closes_its_admin_client_when_the_broker_cannot_be_reached(monkeypatch, silent):
+    """Refused connection, or a port that accepts and never answers (start times out): the admin
+    client is closed either way."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from workers.settings import Settings
+    from workers.stream.kafka import ensure_topics
+
+    closed = []
+    real_close = AIOKafkaAdminClient.close
+
+    async def spy_close(self):
+        closed.append(self)
+        await real_close(self)
+
+    monkeypatch.setattr(AIOKafkaAdminClient, "close", spy_close)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        if silent:
+            sock.listen()
+        port = sock.getsockname()[1]
+        settings = Settings(KAFKA_BROKER=f"kafka://127.0.0.1:{port}")
+        with pytest.raises((asyncio.TimeoutError, Exception)):
+            await ensure_topics(settings, timeout_s=1.0)
+    assert len(closed) == 1

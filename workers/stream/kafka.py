@@ -93,8 +93,8 @@ async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s
 
     wanted = [settings.input_topic, settings.enriched_topic, settings.dlq_topic]
     admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout_s * 1000), **client_kwargs(settings, broker))
-    await asyncio.wait_for(admin.start(), timeout_s)
     try:
+        await asyncio.wait_for(admin.start(), timeout_s)
         existing = set(await admin.list_topics())
         missing = [t for t in dict.fromkeys(wanted) if t not in existing]
         if missing:
@@ -106,7 +106,26 @@ async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s
                 pass  # another process created them meanwhile
         return missing
     finally:
-        await admin.close()
+        await _close_quietly(admin.close)
+
+
+async def _close_quietly(close: Any) -> None:
+    """Close a client on every path (also after a failed or timed-out start), never masking the
+    error that got us here."""
+    try:
+        await close()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("closing a Kafka client failed: %r", exc)
+
+
+async def _started(client: Any) -> Any:
+    """``client.start()``; on failure the client is stopped (no "Unclosed" warning) and the error raised."""
+    try:
+        await client.start()
+    except BaseException:
+        await _close_quietly(client.stop)
+        raise
+    return client
 
 
 async def send_messages(
@@ -126,7 +145,7 @@ async def send_messages(
     producer = AIOKafkaProducer(
         acks="all", linger_ms=5, max_request_size=max_request_size, **client_kwargs(settings, broker)
     )
-    await producer.start()
+    await _started(producer)
     try:
         futures = [await producer.send(topic, value=value, key=key) for key, value in messages]
         for future in futures:
@@ -159,7 +178,7 @@ async def iter_messages(
         auto_offset_reset="earliest" if from_beginning else "latest",
         **client_kwargs(settings, broker),
     )
-    await consumer.start()
+    await _started(consumer)
     try:
         deadline_wait = idle_timeout_s
         partitions = None
