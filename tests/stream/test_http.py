@@ -8,7 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from workers.settings import Settings
-from workers.stream.app import MetricsPortInUse, WorkerState, _http_app, bind_metrics_socket
+from workers.stream.app import WorkerState
+from workers.stream.http import MetricsPortInUse, bind_metrics_socket, http_app
 
 
 class _Ready:
@@ -17,7 +18,7 @@ class _Ready:
 
 async def test_ready_is_503_until_models_load_and_partitions_are_assigned():
     state = WorkerState(Settings())
-    async with TestClient(TestServer(_http_app(state))) as client:
+    async with TestClient(TestServer(http_app(state))) as client:
         resp = await client.get("/health")
         assert resp.status == 200
         resp = await client.get("/ready")

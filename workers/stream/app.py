@@ -3,23 +3,21 @@
 :func:`create_app` is the only way the worker is built; :func:`run_worker` runs it (``unspun
 worker``). Besides the agent, a worker runs:
 
-* an HTTP server on ``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT`` serving ``/metrics``
-  (Prometheus text format, default registry), ``/health`` (200 while the process runs) and
-  ``/ready`` (200 once the models are loaded and input partitions are assigned, else 503);
+* an HTTP server on ``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT`` serving ``/metrics``,
+  ``/health`` and ``/ready`` (:mod:`workers.stream.http`);
 * a model loader that starts the enrichment child process (:mod:`workers.stream.isolation`: the
   models, with a per-article time budget) from a worker thread, so the group join and the HTTP
   server are not held up;
 * a timer that refreshes ``unspun_consumer_lag`` and ``unspun_worker_ready``.
 
-Faust's own web server is off unless ``UNSPUN_WEB_PORT`` is set.
+Faust's own web server is off unless ``UNSPUN_WEB_PORT`` is set. Logging (JSON lines) is set up
+by :mod:`workers.stream.logs`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import errno
-import json
 import logging
 import os
 import shutil
@@ -31,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from aiohttp import web
 from mode import Service
 
 from workers.settings import Settings
-from workers.timestamps import utc_iso
 from workers.stream import metrics
+from workers.stream.http import HttpServer, MetricsPortInUse, bind_metrics_socket
 from workers.stream.kafka import faust_broker_urls, ssl_context
+from workers.stream.logs import JsonLogFormatter, logging_config
 
 __all__ = [
     "BrokerUnavailable",
@@ -66,36 +64,6 @@ BROKER_PROBE_TIMEOUT_S = 10.0
 
 class BrokerUnavailable(RuntimeError):
     """The Kafka broker could not be reached at start within the bounded retries."""
-
-
-class MetricsPortInUse(RuntimeError):
-    """The metrics/health port cannot be bound (already in use, or not permitted)."""
-
-
-def bind_metrics_socket(host: str, port: int) -> socket.socket:
-    """Bind and listen on ``host:port`` (port 0: a free one) for the metrics server.
-
-    Binding before anything else starts makes a taken port fail fast.
-
-    Raises:
-        MetricsPortInUse: with a message naming the address and the setting to change.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise MetricsPortInUse(
-                f"Metrics port {host}:{port} is already in use (another unspun worker?). "
-                "Set UNSPUN_METRICS_PORT to a free port, or 0 to pick one."
-            ) from None
-        raise MetricsPortInUse(f"Cannot bind the metrics server to {host}:{port}: {exc.strerror}.") from None
-    sock.setblocking(False)
-    return sock
 
 
 class WorkerState:
@@ -219,75 +187,6 @@ def _default_enricher(settings: Settings) -> Any:
     from workers.stream.isolation import IsolatedEnricher  # noqa: PLC0415
 
     return IsolatedEnricher(settings)
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per log line: ``ts`` (RFC 3339 UTC), ``level``, ``logger``, ``message``
-    and ``exc`` (traceback text) when there is one."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "ts": utc_iso(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def _http_app(state: WorkerState) -> web.Application:
-    async def metrics_view(_: web.Request) -> web.Response:
-        metrics.WORKER_READY.set(1 if state.ready() else 0)
-        body, content_type = metrics.exposition()
-        response = web.Response(body=body)
-        response.headers["Content-Type"] = content_type
-        return response
-
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def ready(_: web.Request) -> web.Response:
-        partitions = sorted(tp.partition for tp in state.assigned_input_partitions())
-        is_ready = state.models_ready and bool(partitions)
-        metrics.WORKER_READY.set(1 if is_ready else 0)
-        body = {"ready": is_ready, "models_loaded": state.models_ready, "partitions": partitions}
-        if state.enricher_error is not None:
-            body["error"] = f"{type(state.enricher_error).__name__}: {state.enricher_error}"
-        return web.json_response(body, status=200 if is_ready else 503)
-
-    webapp = web.Application()
-    webapp.router.add_get("/metrics", metrics_view)
-    webapp.router.add_get("/health", health)
-    webapp.router.add_get("/ready", ready)
-    return webapp
-
-
-class HttpServer(Service):
-    """Serves /metrics, /health and /ready on the pre-bound socket of ``state`` (or binds one)."""
-
-    def __init__(self, state: WorkerState, **kwargs: Any) -> None:
-        self.worker_state = state
-        self._runner: web.AppRunner | None = None
-        super().__init__(**kwargs)
-
-    async def on_start(self) -> None:
-        state = self.worker_state
-        if state.metrics_socket is None:
-            state.metrics_socket = bind_metrics_socket(state.settings.metrics_host, state.settings.metrics_port)
-        state.metrics_port = state.metrics_socket.getsockname()[1]
-        self._runner = web.AppRunner(_http_app(state), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        await web.SockSite(self._runner, state.metrics_socket).start()
-        log.info(
-            "metrics server on http://%s:%d (/metrics /health /ready)", state.settings.metrics_host, state.metrics_port
-        )
-
-    async def on_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
 
 class ModelLoader(Service):
@@ -420,18 +319,6 @@ def create_app(
     return app
 
 
-def _logging_config(settings: Settings) -> dict[str, Any] | None:
-    if not settings.log_json:
-        return None
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonLogFormatter}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-        "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
-    }
-
-
 def run_worker(
     settings: Settings,
     *,
@@ -451,7 +338,7 @@ def run_worker(
         ValueError: no broker configured.
     """
     sock = bind_metrics_socket(settings.metrics_host, settings.metrics_port)
-    config = _logging_config(settings)
+    config = logging_config(settings)
     if config is not None:
         import logging.config  # noqa: PLC0415
 
@@ -500,7 +387,7 @@ def run_worker(
         app,
         *app.unspun_services,  # type: ignore[attr-defined]
         loglevel=settings.log_level,
-        logging_config=_logging_config(settings),
+        logging_config=logging_config(settings),
         redirect_stdouts=False,
         quiet=settings.log_json,
         override_logging=True,
