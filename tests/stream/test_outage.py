@@ -57,6 +57,12 @@ def test_broker_unavailable_at_start(kit, start_worker):
         cpu = _cpu_share(worker.proc.pid, 4)
         log = worker.log_path.read_text(errors="replace")
         assert "unreachable" in log and "attempt 2 of" in log, log[-3000:]
+        # Waiting is alive, not ready: a liveness probe on /health must not kill the pod.
+        assert kit.http_get(worker.metrics_port, "/health")[0] == 200
+        status, body = kit.http_get(worker.metrics_port, "/ready")
+        assert status == 503 and '"waiting_for_broker": true' in body, body
+        status, text = kit.http_get(worker.metrics_port, "/metrics")
+        assert status == 200 and "unspun_worker_ready 0.0" in text
         broker.start()
         worker.wait_ready(timeout_s=120)
         settings = worker.settings
@@ -66,6 +72,7 @@ def test_broker_unavailable_at_start(kit, start_worker):
         print(f"\nbroker unavailable at start: worker CPU {cpu:.1%} of a core while waiting; recovered")
         assert _keys(outputs) == {k for k, _ in messages}
         assert "reachable after" in worker.log_path.read_text(errors="replace")
+        assert "waiting_for_broker" not in kit.http_get(worker.metrics_port, "/ready")[1]
         assert cpu < IDLE_CPU_BOUND, cpu
         assert worker.stop() == 0
     finally:

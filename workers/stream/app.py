@@ -96,6 +96,8 @@ class WorkerState:
         self._fetch_tuned = False
         self.data_dir: Path | None = None
         self.temp_data_dir = False
+        #: True while run_worker waits for the broker at start (reported by /ready).
+        self.waiting_for_broker = False
 
     def _event(self) -> asyncio.Event:
         if self._enricher_ready is None:
@@ -392,13 +394,20 @@ def run_worker(
         quiet=settings.log_json,
         override_logging=True,
     )
+    # Serve /health, /ready and /metrics while waiting for the broker: a liveness probe must see a
+    # live process that is retrying, not a closed port (the HttpServer service keeps this server).
+    http_server = next(sv for sv in app.unspun_services if isinstance(sv, HttpServer))  # type: ignore[attr-defined]
+    worker.loop.run_until_complete(http_server.serve())
+    state.waiting_for_broker = True
     try:
         worker.loop.run_until_complete(_create_topics())
     except BrokerUnavailable:
+        worker.loop.run_until_complete(http_server.close())
         state.executor.shutdown(wait=False, cancel_futures=True)
         if state.temp_data_dir and state.data_dir is not None:
             shutil.rmtree(state.data_dir, ignore_errors=True)
         raise
+    state.waiting_for_broker = False
     try:
         worker.execute_from_commandline()
     finally:

@@ -2,6 +2,10 @@
 (200 while the process runs: liveness) and ``/ready`` (200 once the models are loaded and input
 partitions are assigned, else 503: readiness), on ``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT``.
 
+The server runs from the very start, also while the worker waits for an unreachable broker:
+``/health`` then answers 200 (the process is alive and retrying, so a liveness probe must not
+kill it) and ``/ready`` 503 with ``"waiting_for_broker": true``.
+
 The port is bound before anything else starts (:func:`bind_metrics_socket`), so a taken port
 fails fast with a clear message.
 """
@@ -72,6 +76,8 @@ def http_app(state: "WorkerState") -> web.Application:
         is_ready = state.models_ready and bool(partitions)
         metrics.WORKER_READY.set(1 if is_ready else 0)
         body = {"ready": is_ready, "models_loaded": state.models_ready, "partitions": partitions}
+        if state.waiting_for_broker:
+            body["waiting_for_broker"] = True
         if state.enricher_error is not None:
             body["error"] = f"{type(state.enricher_error).__name__}: {state.enricher_error}"
         return web.json_response(body, status=200 if is_ready else 503)
@@ -84,14 +90,22 @@ def http_app(state: "WorkerState") -> web.Application:
 
 
 class HttpServer(Service):
-    """Serves /metrics, /health and /ready on the pre-bound socket of ``state`` (or binds one)."""
+    """Serves /metrics, /health and /ready on the pre-bound socket of ``state`` (or binds one).
+
+    :meth:`serve` may be called before the service starts (``run_worker`` does, so liveness and
+    metrics answer while the worker waits for the broker); starting the service then keeps the
+    server that is already running.
+    """
 
     def __init__(self, state: "WorkerState", **kwargs: Any) -> None:
         self.worker_state = state
         self._runner: web.AppRunner | None = None
         super().__init__(**kwargs)
 
-    async def on_start(self) -> None:
+    async def serve(self) -> None:
+        """Start serving now (idempotent)."""
+        if self._runner is not None:
+            return
         state = self.worker_state
         if state.metrics_socket is None:
             state.metrics_socket = bind_metrics_socket(state.settings.metrics_host, state.settings.metrics_port)
@@ -103,11 +117,17 @@ class HttpServer(Service):
             "metrics server on http://%s:%d (/metrics /health /ready)", state.settings.metrics_host, state.metrics_port
         )
 
-    async def on_stop(self) -> None:
+    async def close(self) -> None:
+        """Stop serving (idempotent)."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
+    async def on_start(self) -> None:
+        await self.serve()
+
+    async def on_stop(self) -> None:
+        await self.close()
 
 
 _http_app = http_app  # the former private name
