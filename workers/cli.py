@@ -82,7 +82,7 @@ def worker(
     With no broker configured (KAFKA_BROKER unset) it starts the embedded broker first, on
     UNSPUN_EMBEDDED_BROKER_PORT (0: a free port), and stops it on exit.
     """
-    from workers.stream.app import BrokerUnavailable, MetricsPortInUse, run_worker  # noqa: PLC0415
+    from workers.stream.app import BrokerUnavailable, MetricsPortInUse, OutputsNotSent, run_worker  # noqa: PLC0415
     from workers.stream.broker import BrokerError, EmbeddedBroker  # noqa: PLC0415
 
     settings = _settings(broker=broker, metrics_port=metrics_port)
@@ -99,6 +99,8 @@ def worker(
             run_worker(settings)
         except (MetricsPortInUse, BrokerUnavailable) as exc:
             raise _fail(str(exc)) from None
+        except OutputsNotSent as exc:
+            raise _fail(str(exc), 1) from None
         except ValueError as exc:
             raise _fail(str(exc)) from None
     finally:

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     data_dir: str = Field("", description="Faust's local state folder; empty uses a fresh temporary folder per worker.")
     session_timeout_s: float = Field(30.0, description="Consumer group session timeout, seconds.")
     heartbeat_interval_s: float = 3.0
+    producer_request_timeout_s: float = Field(
+        30.0, description="How long the producer waits for one send to be acknowledged before it fails, seconds."
+    )
+    send_attempts: int = Field(
+        5, description="Tries to send a batch's outputs (backoff 0.5 s, doubling) before the worker stops with an error."
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str = "PLAIN"
     sasl_username: str = ""

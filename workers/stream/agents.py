@@ -247,7 +247,21 @@ def register_agents(app: "faust.App", state: "WorkerState") -> None:
             # outputs are acknowledged by the broker, so a failed batch is never committed.
             for event in events:
                 event.message.incref()
-            await handle_batch(state, [_from_event(e) for e in events])
+            try:
+                await handle_batch(state, [_from_event(e) for e in events])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - outputs not sent after every retry
+                # Continuing would stall the partition for good (this batch can never be
+                # committed) while the worker looks healthy: stop it with a clear error instead,
+                # so it is restarted and the uncommitted batch is delivered again.
+                log.critical(
+                    "a batch of %d messages could not be completed (%s: %s); stopping the worker so it "
+                    "restarts and the batch is delivered again",
+                    len(events), type(exc).__name__, exc,
+                )
+                await state.fail(exc)
+                await asyncio.Event().wait()  # hold the batch unacknowledged until the worker stops
             for event in events:
                 event.message.ack(app.consumer)
 
@@ -272,7 +286,7 @@ async def handle_batch(state: "WorkerState", messages: list[InMessage]) -> None:
             received_at=received,
         ),
     )
-    await send_with_retries(state, produced)
+    await send_with_retries(state, produced, attempts=state.settings.send_attempts)
     state.note_processed(messages)
 
 
@@ -282,7 +296,8 @@ async def send_with_retries(
     """:func:`send_outputs`, retried with exponential backoff (0.5, 1, 2, 4 s) on producer errors.
 
     A retry may send some outputs twice (at-least-once). Raises the last error after
-    ``attempts`` tries; the batch then stays uncommitted and is re-delivered after a restart.
+    ``attempts`` tries (``UNSPUN_SEND_ATTEMPTS``); the agent then stops the worker, the batch stays
+    uncommitted and is re-delivered after the restart.
     """
     delay = first_backoff_s
     for attempt in range(1, attempts + 1):

@@ -39,6 +39,7 @@ from workers.stream.logs import JsonLogFormatter, logging_config
 
 __all__ = [
     "BrokerUnavailable",
+    "OutputsNotSent",
     "JsonLogFormatter",
     "MetricsPortInUse",
     "WorkerState",
@@ -64,6 +65,11 @@ BROKER_PROBE_TIMEOUT_S = 10.0
 
 class BrokerUnavailable(RuntimeError):
     """The Kafka broker could not be reached at start within the bounded retries."""
+
+
+class OutputsNotSent(RuntimeError):
+    """A batch's outputs could not be sent after every retry; the worker stopped so that it is
+    restarted and the batch (never committed) is delivered again."""
 
 
 class WorkerState:
@@ -98,6 +104,9 @@ class WorkerState:
         self.temp_data_dir = False
         #: True while run_worker waits for the broker at start (reported by /ready).
         self.waiting_for_broker = False
+        #: The error that made the worker stop itself (see :meth:`fail`), else None.
+        self.fatal_error: BaseException | None = None
+        self.supervisor: Service | None = None
 
     def _event(self) -> asyncio.Event:
         if self._enricher_ready is None:
@@ -159,6 +168,13 @@ class WorkerState:
         if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
             fetcher._fetch_max_wait_ms = self.fetch_max_wait_ms  # noqa: SLF001
             self._fetch_tuned = True
+
+    async def fail(self, exc: BaseException) -> None:
+        """Stop the whole worker because of ``exc`` (it then exits non-zero, see :func:`run_worker`)."""
+        if self.fatal_error is None:
+            self.fatal_error = exc
+        if self.supervisor is not None:
+            await self.supervisor.crash(exc)
 
     def note_processed(self, messages: Sequence[Any]) -> None:
         """Remember the last processed offset per (topic, partition), for the lag gauge."""
@@ -280,6 +296,9 @@ def create_app(
         # crash, at most about a second of processed messages is delivered again.
         "broker_commit_interval": 1.0,
         "producer_max_request_size": state.max_message_bytes,
+        # A send not acknowledged in this time fails (Faust's default is 20 minutes), so a batch
+        # whose outputs cannot be delivered ends in a clear stop rather than a silent stall.
+        "producer_request_timeout": settings.producer_request_timeout_s,
         "producer_acks": -1,
         "datadir": str(data_dir),
         "web_enabled": settings.web_port > 0,
@@ -317,7 +336,9 @@ def create_app(
         metrics.WORKER_READY.set(1 if state.ready() else 0)
 
     app.unspun = state  # type: ignore[attr-defined]
-    app.unspun_services = [HttpServer(state), ModelLoader(state)]  # type: ignore[attr-defined]
+    loader = ModelLoader(state)
+    state.supervisor = loader  # crashing a worker service stops the worker with its error
+    app.unspun_services = [HttpServer(state), loader]  # type: ignore[attr-defined]
     return app
 
 
@@ -337,6 +358,7 @@ def run_worker(
     Raises:
         MetricsPortInUse: the metrics port is taken (before anything else starts).
         BrokerUnavailable: the broker did not answer within ``BROKER_RETRY_ATTEMPTS`` attempts.
+        OutputsNotSent: a batch's outputs could not be sent after ``UNSPUN_SEND_ATTEMPTS`` tries.
         ValueError: no broker configured.
     """
     sock = bind_metrics_socket(settings.metrics_host, settings.metrics_port)
@@ -410,6 +432,14 @@ def run_worker(
     state.waiting_for_broker = False
     try:
         worker.execute_from_commandline()
+    except SystemExit:
+        if state.fatal_error is not None:
+            raise OutputsNotSent(
+                f"stopped: a batch's outputs could not be sent ({type(state.fatal_error).__name__}: "
+                f"{state.fatal_error}); its offsets were not committed, so it is delivered again "
+                "when the worker restarts."
+            ) from None
+        raise
     finally:
         state.executor.shutdown(wait=False, cancel_futures=True)
         close = getattr(state.enricher, "close", None)
