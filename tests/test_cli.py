@@ -245,3 +245,16 @@ async def test_ensure_topics_closes_its_admin_client_when_the_broker_cannot_be_r
         with pytest.raises((asyncio.TimeoutError, Exception)):
             await ensure_topics(settings, timeout_s=1.0)
     assert len(closed) == 1
+
+
+def test_every_setting_is_documented_in_the_readme(kit):
+    from workers.settings import Settings
+
+    readme = (kit.repo / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        name for name in Settings.model_fields
+        if name != "broker" and f"`UNSPUN_{name.upper()}`" not in table
+    ]
+    assert not missing, f"settings missing from the README table: {missing}"
+    assert "`KAFKA_BROKER`" in table

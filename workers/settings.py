@@ -39,7 +39,14 @@ class Settings(BaseSettings):
     fetch_max_wait_ms: int = Field(100, description="Longest time the broker may hold a fetch before answering, ms.")
     data_dir: str = Field("", description="Faust's local state folder; empty uses a fresh temporary folder per worker.")
     session_timeout_s: float = Field(30.0, description="Consumer group session timeout, seconds.")
-    heartbeat_interval_s: float = 3.0
+    heartbeat_interval_s: float = Field(3.0, description="Consumer group heartbeat interval, seconds.")
+    commit_interval_s: float = Field(
+        1.0, description="How often acknowledged offsets are committed, seconds (a crash re-delivers up to this much)."
+    )
+    broker_retry_attempts: int = Field(10, description="Tries to reach the broker at start before exiting with code 2.")
+    broker_retry_first_s: float = Field(1.0, description="First pause between those tries, seconds (doubling).")
+    broker_retry_max_s: float = Field(15.0, description="Longest pause between those tries, seconds.")
+    broker_probe_timeout_s: float = Field(10.0, description="How long one try may take, seconds.")
     producer_request_timeout_s: float = Field(
         30.0, description="How long the producer waits for one send to be acknowledged before it fails, seconds."
     )

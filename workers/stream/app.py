@@ -55,14 +55,6 @@ log = logging.getLogger(__name__)
 # then add up to that much latency per message.
 
 
-#: Broker wait at start: attempts, first and longest pause between them (doubling), and how
-#: long one attempt may take, seconds. 10 attempts: about 2 minutes before giving up.
-BROKER_RETRY_ATTEMPTS = 10
-BROKER_RETRY_FIRST_S = 1.0
-BROKER_RETRY_MAX_S = 15.0
-BROKER_PROBE_TIMEOUT_S = 10.0
-
-
 class BrokerUnavailable(RuntimeError):
     """The Kafka broker could not be reached at start within the bounded retries."""
 
@@ -292,9 +284,9 @@ def create_app(
         "broker_session_timeout": settings.session_timeout_s,
         "broker_heartbeat_interval": settings.heartbeat_interval_s,
         "consumer_auto_offset_reset": "earliest",
-        # Acknowledged offsets are committed every second (Faust's default is 2.8 s): after a
-        # crash, at most about a second of processed messages is delivered again.
-        "broker_commit_interval": 1.0,
+        # Acknowledged offsets are committed every UNSPUN_COMMIT_INTERVAL_S (1 s; Faust's default
+        # is 2.8 s): after a crash, at most about that much processed work is delivered again.
+        "broker_commit_interval": settings.commit_interval_s,
         "producer_max_request_size": state.max_message_bytes,
         # A send not acknowledged in this time fails (Faust's default is 20 minutes), so a batch
         # whose outputs cannot be delivered ends in a clear stop rather than a silent stall.
@@ -357,7 +349,7 @@ def run_worker(
 
     Raises:
         MetricsPortInUse: the metrics port is taken (before anything else starts).
-        BrokerUnavailable: the broker did not answer within ``BROKER_RETRY_ATTEMPTS`` attempts.
+        BrokerUnavailable: the broker did not answer within ``UNSPUN_BROKER_RETRY_ATTEMPTS`` attempts.
         OutputsNotSent: a batch's outputs could not be sent after ``UNSPUN_SEND_ATTEMPTS`` tries.
         ValueError: no broker configured.
     """
@@ -383,12 +375,12 @@ def run_worker(
         # Wait for the broker with bounded, backed-off retries (Faust gives up at once when the
         # broker cannot be reached at start), creating the topics once it answers.
         hosts = ",".join(faust_broker_urls(settings.broker))
-        delay, started = BROKER_RETRY_FIRST_S, time.monotonic()
-        for attempt in range(1, BROKER_RETRY_ATTEMPTS + 1):
+        delay, started = settings.broker_retry_first_s, time.monotonic()
+        for attempt in range(1, settings.broker_retry_attempts + 1):
             try:
-                created = await ensure_topics(settings, timeout_s=BROKER_PROBE_TIMEOUT_S)
+                created = await ensure_topics(settings, timeout_s=settings.broker_probe_timeout_s)
             except Exception as exc:  # noqa: BLE001 - any client error: unreachable, timeout, auth
-                if attempt == BROKER_RETRY_ATTEMPTS:
+                if attempt == settings.broker_retry_attempts:
                     raise BrokerUnavailable(
                         f"Kafka broker {hosts} unreachable after {attempt} attempts over "
                         f"{time.monotonic() - started:.0f} s ({type(exc).__name__}: {exc}); giving up. "
@@ -396,10 +388,10 @@ def run_worker(
                     ) from None
                 log.warning(
                     "Kafka broker %s unreachable (%s: %s); attempt %d of %d, next in %.1f s",
-                    hosts, type(exc).__name__, exc, attempt, BROKER_RETRY_ATTEMPTS, delay,
+                    hosts, type(exc).__name__, exc, attempt, settings.broker_retry_attempts, delay,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, BROKER_RETRY_MAX_S)
+                delay = min(delay * 2, settings.broker_retry_max_s)
                 continue
             if attempt > 1:
                 log.info("Kafka broker %s reachable after %d attempts (%.1f s)", hosts, attempt, time.monotonic() - started)
