@@ -8,7 +8,7 @@ restored text, and any offset in the restored text maps back to one in the recei
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 EditKind = Literal["word", "phrase", "grammar", "name", "number", "spintax", "thesaurus"]
@@ -33,9 +33,10 @@ class Edit:
 
     def to_dict(self) -> dict:
         """JSON-ready dict with the fields of the enriched event's ``edits`` items."""
-        d = asdict(self)
-        d["confidence"] = round(self.confidence, 4)
-        return d
+        return {
+            "start": self.start, "end": self.end, "original": self.original, "restored": self.restored,
+            "confidence": round(self.confidence, 4), "kind": self.kind,
+        }
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:

@@ -31,7 +31,10 @@ def normalise(word: str) -> str:
 
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens with character offsets; never raises for any ``str``."""
-    return [Token(m.group(), normalise(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    lowered = text.lower().replace("’", "'")
+    if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): normalise one by one
+        return [Token(m.group(), normalise(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    return [Token(m.group(), lowered[m.start() : m.end()], m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
 def norms(text: str) -> list[str]:
