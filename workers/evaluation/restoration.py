@@ -34,7 +34,7 @@ from typing import Iterable
 import numpy as np
 
 from workers.evaluation import corpora
-from workers.restoration.calibration import Calibration, fit_logistic, fit_platt
+from workers.restoration.calibration import Calibration, doc_feature, fit_logistic, fit_platt
 from workers.restoration.emulate import SpunSpan, spin
 from workers.restoration.restorer import EDIT_FEATURES, Restorer
 from workers.restoration.table import SpinnerTable, default_table
@@ -398,7 +398,7 @@ def print_results(results: dict) -> None:
 
 def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None, rho: float | None = None) -> Calibration:
     """Fit the document and edit calibrations on the calibration split and write ``data/calibration.json``
-    (or ``out``). Document: Platt scaling of the article log-likelihood ratio. Edit: Platt scaling of
+    (or ``out``). Document: Platt scaling of the article log-likelihood ratio per square root of its length. Edit: Platt scaling of
     the logit of the model posterior, over proposals made with the fitted document calibration."""
     table = default_table()
     docs = load_docs(Path(shared), quick, "fit")
@@ -409,7 +409,8 @@ def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None, 
     llrs, ys = [], []
     for d in docs:
         for text, y in ((d.clean, 0), (d.spun, 1)):
-            llrs.append(r.restore(text).llr)
+            res = r.restore(text)
+            llrs.append(doc_feature(res.llr, res.n_tokens))
             ys.append(y)
     raw.doc_a, raw.doc_b = fit_platt(np.array(llrs), np.array(ys), l2=1e-2)
     r = Restorer(table=table, model=r.model, calibration=raw, threshold=0.0, collect_features=True)

@@ -61,8 +61,15 @@ class Calibration:
         return sigmoid(self.edit_a * math.log(p / (1 - p)) + self.edit_b)
 
     def doc_score(self, llr: float, n_tokens: int) -> float:
-        """Probability the article is spun, from its log-likelihood ratio ``llr`` (nats)."""
-        return sigmoid(self.doc_a * llr + self.doc_b)
+        """Probability the article is spun, from its log-likelihood ratio ``llr`` (nats) per square root
+        of its length in tokens (the naive-Bayes sum over-counts dependent evidence in long articles, so
+        a short, lightly spun article must not need the total of a long one)."""
+        return sigmoid(self.doc_a * doc_feature(llr, n_tokens) + self.doc_b)
+
+
+def doc_feature(llr: float, n_tokens: int) -> float:
+    """The document calibration's input: ``llr / sqrt(n_tokens)``."""
+    return llr / math.sqrt(max(1, n_tokens))
 
 
 def sigmoid(x: float) -> float:

@@ -7,7 +7,8 @@ Steps for one text (see ``Restorer.restore``):
    its options are the table originals, inflected like the spun form (``table.py``).
 3. Article-level evidence: the naive-Bayes log-likelihood ratio of the article's table forms
    (``priors.py``) gives ``spin_score``, the calibrated probability the article was spun.
-4. Each option gets a prior log-odds ``log(pi * rho * w) - log(1 - pi * rho * m)`` (``pi``: spin score
+4. Each option gets a prior log-odds ``log(pi * rho * w) - log(1 - pi * rho * m)`` (``rho``: the article's
+   estimated substitution rate, posterior mean over ``priors.RHO_GRID``; ``pi``: spin score
    without the span's own evidence) plus the n-gram log-probability gain of the window
    (2 tokens left, the variant, 2 tokens right) over keeping the span (``ngram.py``).
 5. Interacting spans (overlapping or within 2 tokens) are decided jointly: all combinations of their
@@ -31,7 +32,7 @@ from typing import Any, NamedTuple, Sequence
 from workers.restoration.calibration import Calibration, sigmoid
 from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
 from workers.restoration.edits import Edit, apply_edits
-from workers.restoration.priors import FormInfo, form_info, unchanged_llr
+from workers.restoration.priors import FormInfo, article_evidence, form_info, mean_llr, unchanged_llr
 from workers.restoration.spintax import find_spintax
 from workers.restoration.table import SpinnerTable, default_table
 from workers.restoration.tokens import Token, tokenize
@@ -43,6 +44,8 @@ RESTORER_VERSION = "1"
 NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
 NAME_BONUS = 2.0  # nats for it when the restored name is attested in the corpus and the spun one is not
 NAME_MIN_COUNT = 3  # corpus count for a restored name to be attested
+CONSISTENT_MIN = 0.8  # confidence of another occurrence that lends evidence (see _restore)
+SPINTAX_LLR = 6.0  # nats of article evidence per leftover spintax group (priors.CLIP)
 RARE_NAME_COUNT = 10  # a spun name form seen fewer times in the corpus may stand alone ("Fb")
 MAX_OPTIONS = 2  # per span, after pruning
 MAX_COMBOS = 64  # per group of interacting spans
@@ -105,6 +108,11 @@ class _NullModel:
 
     def logprob(self, tokens: Sequence[str], start: int = 0) -> float:
         return -6.0 * max(0, len(tokens) - max(0, start))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
 
 
 def _load_model():
@@ -204,8 +212,9 @@ class Restorer:
 
         # candidate spans and article evidence (greedy longest match for the evidence)
         spans_raw: list[tuple[int, int, tuple[str, ...]]] = []
-        llr = 0.0
-        evid: dict[int, float] = {}
+        evid: dict[int, FormInfo] = {}
+        seen: dict[tuple[str, ...], list] = {}  # spun form -> [FormInfo, occurrences]
+        n_unchanged = 0
         covered_to = 0
         reverse, forward, lengths = self.table.reverse, self.table.forward, self._lengths
         for i in range(N):
@@ -222,22 +231,31 @@ class Restorer:
                     spans_raw.append((i, i + L, key))
                 if i >= covered_to and not took:
                     if in_rev:
-                        e = self.form(key).llr
-                        llr += e
-                        evid[len(spans_raw) - 1] = e
+                        fi = self.form(key)
+                        sk = seen.get(key)
+                        if sk is None:
+                            seen[key] = [fi, 1]
+                        else:
+                            sk[1] += 1
+                        evid[len(spans_raw) - 1] = fi
                         covered_to, took = i + L, True
                     elif key in forward:
-                        llr += self._unchanged
+                        n_unchanged += 1
                         covered_to, took = i + L, True
+        tot, llr, rate = article_evidence(seen.values(), n_unchanged)
+        if groups:  # leftover spintax braces are a signature of spinning, as strong as a form never seen clean
+            tot = [t + SPINTAX_LLR * len(groups) for t in tot]
+            llr += SPINTAX_LLR * len(groups)
         spin = self.cal.doc_score(llr, N)
 
-        spans = self._options(text, toks, n, spans_raw, llr, evid)
+        spans = self._options(text, toks, n, spans_raw, tot, evid, self.cal.rho)
         chosen = self._decide(n, spans)
 
         edits: list[Edit] = []
         rejected: list[Edit] = []
         features: dict = {}
         curly = bool(chosen) and text.count("\u2019") > text.count("'")
+        props: list[tuple[tuple[str, ...], str, Edit]] = []
         for (sp, opt, p, p_keep) in chosen:
             a, b = toks[sp.i].start, toks[sp.j - 1].end
             orig = text[a:b]
@@ -257,7 +275,22 @@ class Restorer:
             conf = self.cal.edit_confidence(p, feats)
             if self.collect_features:
                 features[(a, b)] = feats
-            e = Edit(a, b, orig, restored, conf, opt.kind)  # type: ignore[arg-type]
+            props.append((sp.key, restored.lower(), Edit(a, b, orig, restored, conf, opt.kind)))  # type: ignore[arg-type]
+        # a spinner swaps a form the same way throughout an article: a confident restoration of a form
+        # lends half its log-odds to the other occurrences of the same form restored the same way
+        best: dict[tuple, list[float]] = {}
+        for key, r, e in props:
+            best.setdefault((key, r), []).append(e.confidence)
+        for key, r, e in props:
+            confs = best[(key, r)]
+            conf = e.confidence
+            if len(confs) > 1:
+                others = sorted(confs, reverse=True)
+                other = others[1] if others[0] == conf else others[0]
+                if other >= CONSISTENT_MIN:
+                    conf = sigmoid(_logit(conf) + 0.5 * _logit(other))
+                    e = e._replace(confidence=conf) if hasattr(e, "_replace") else Edit(
+                        e.start, e.end, e.original, e.restored, conf, e.kind)
             (edits if conf >= self.threshold else rejected).append(e)
         edits = sorted(edits + spintax_edits, key=lambda e: e.start)
         return Restoration(
@@ -348,12 +381,14 @@ class Restorer:
             i = j
         return init, head
 
-    def _options(self, text, toks, n, spans_raw, llr, evid) -> list[_Span]:
+    def _options(self, text, toks, n, spans_raw, tot, evid, rho) -> list[_Span]:
+        """Candidate options per span; ``tot``: article llr per rate of ``RHO_GRID``, ``evid``: {span index:
+        its FormInfo when it counted as article evidence}, ``rho``: the article's estimated rate."""
         if not spans_raw:
             return []
         init, head = self._context(text, toks)
         cal = self.cal
-        rho = cal.rho
+        pis: dict[int, float] = {}
         N = len(toks)
         # words written capitalised mid-sentence in the body are names here, also where a headline
         # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
@@ -363,7 +398,11 @@ class Restorer:
         spans: list[_Span] = []
         for idx, (i, j, key) in enumerate(spans_raw):
             f = self.form(key)
-            pi = cal.doc_score(llr - evid.get(idx, 0.0), N)
+            own = evid.get(idx)
+            pi = pis.get(id(own))
+            if pi is None:  # spin score without the span's own evidence
+                wo = tot if own is None else [t - v for t, v in zip(tot, own.llrs)]
+                pi = pis[id(own)] = cal.doc_score(mean_llr(wo), N)
             keep_p = 1 - pi * rho * f.is_original
             first = toks[i].text
             cap = is_capitalised(first)
