@@ -456,18 +456,20 @@ class Restorer:
         return spans
 
     def _name_attested(self, n, i, j, otoks, prev_cap, next_cap) -> bool:
-        """The restored span with its capitalised neighbours ("manchester united") is a corpus n-gram
-        (count >= NAME_MIN_COUNT) and the spun one ("manchester unified") is not."""
-        left = (n[i - 1],) if prev_cap else ()
-        right = (n[j],) if next_cap and j < len(n) else ()
-        spun = left + tuple(n[i:j]) + right
-        orig = left + tuple(otoks) + right
-        if len(orig) > 3 or len(spun) > 3:
-            if left and right:  # keep the longer side's attestation within trigrams
-                spun, orig = left + tuple(n[i:j]), left + tuple(otoks)
-            if len(orig) > 3 or len(spun) > 3:
-                return False
-        return self.model.count(orig) >= NAME_MIN_COUNT and self.model.count(spun) == 0
+        """The restored span with a capitalised neighbour ("manchester united", "justice network") is a
+        corpus n-gram (count >= NAME_MIN_COUNT) and the spun one ("manchester unified") is not."""
+        sides = []
+        if prev_cap:
+            sides.append(((n[i - 1],), ()))
+        if next_cap and j < len(n):
+            sides.append(((), (n[j],)))
+        for left, right in sides:
+            spun = left + tuple(n[i:j]) + right
+            orig = left + tuple(otoks) + right
+            if len(orig) <= 3 and len(spun) <= 3 and self.model.count(spun) == 0 \
+                    and self.model.count(orig) >= NAME_MIN_COUNT:
+                return True
+        return False
 
     def _decide(self, n: list[str], spans: list[_Span]) -> list[tuple[_Span, _Option, float, float]]:
         """Choose options jointly per group of interacting spans; returns (span, option, posterior)
