@@ -35,6 +35,7 @@ def test_unsendable_outputs_stop_the_worker_and_the_batch_is_redelivered(kit, st
             UNSPUN_BATCH_TIMEOUT_S="0.5",
         )
         worker = start_worker(env)
+        full_log = lambda: worker.log_path.read_text(errors="replace")  # noqa: E731 - whole file
         worker.wait_ready(timeout_s=120)
         settings = worker.settings
         messages = [(b"slow", orjson.dumps({"id": "slow", "text": f"{TEXT} {MARKER}"}))]
@@ -45,22 +46,22 @@ def test_unsendable_outputs_stop_the_worker_and_the_batch_is_redelivered(kit, st
         os.kill(pid, signal.SIGSTOP)
         try:
             deadline = time.monotonic() + 60
-            while "giving up sending" not in worker.log() and time.monotonic() < deadline:
-                assert worker.proc.poll() is None or "giving up sending" in worker.log(), worker.log()
+            while "giving up sending" not in full_log() and time.monotonic() < deadline:
+                assert worker.proc.poll() is None or "giving up sending" in full_log(), worker.log()
                 time.sleep(0.2)
-            assert "giving up sending" in worker.log(), worker.log()
+            assert "giving up sending" in full_log(), worker.log()
         finally:
             os.kill(pid, signal.SIGCONT)
         code = worker.proc.wait(timeout=90)
-        log = worker.log()
+        log = full_log()
         print(f"\nworker exited with {code} after its sends failed")
-        assert code != 0, log
-        assert "stopping the worker so it restarts and the batch is delivered again" in log, log
-        assert "unspun: stopped: a batch's outputs could not be sent" in log, log
+        assert code != 0, log[-5000:]
+        assert "stopping the worker so it restarts and the batch is delivered again" in log, log[-5000:]
+        assert "unspun: stopped: a batch's outputs could not be sent" in log, log[-5000:]
 
         # The batch was never committed: a restarted worker in the same group delivers it.
         second = start_worker(dict(env, UNSPUN_TEST_SLOW_MARKER="unused-marker"))
         second.wait_ready(timeout_s=120)
         outputs = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], expected=len(messages), timeout_s=90)
-        assert {r.key for r in outputs} == {k for k, _ in messages}, (log, [(r.topic, r.key) for r in outputs])
+        assert {r.key for r in outputs} == {k for k, _ in messages}, (log[-5000:], [(r.topic, r.key) for r in outputs])
         assert second.stop() == 0

@@ -221,7 +221,12 @@ async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> No
         out = item.output
         topic = state.enriched_topic if out.kind == "event" else state.dlq_topic
         pending.append(await topic.send(key=out.key, value=out.value))
-    await asyncio.gather(*pending)
+    # Wait for every acknowledgement (retrieving every error, so none is logged as "never
+    # retrieved"), then fail with the first error.
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
     sent_at = time.time()
     per_message = (time.perf_counter() - started) / max(1, len(produced))
     for item in produced:
