@@ -28,8 +28,10 @@ def copy_case(spun: str, restored: str) -> str:
         return restored.upper()
     if p == "title":
         words = restored.split(" ")
+        first_up = spun[:1].isupper()  # "the World" stays "the Arena", not "The Arena"
         return " ".join(
-            (w[:1].upper() + w[1:]) if (i == 0 or w.lower() not in _SMALL) else w for i, w in enumerate(words)
+            (w[:1].upper() + w[1:]) if ((i == 0 and first_up) or (i > 0 and w.lower() not in _SMALL)) else w
+            for i, w in enumerate(words)
         )
     if p == "cap":
         return restored[:1].upper() + restored[1:]

@@ -70,6 +70,13 @@ def spin(
             continue
         a, b = toks[i].start, toks[i + L - 1].end
         orig = text[a:b]
+        if not orig[:1].isupper():
+            # capitalised substitutes belong to name entries ("Family" -> "Circle of relatives"): a spinner
+            # applies them to the name, not to the common word written in lower case
+            subs = [s for s in subs if not s.text[:1].isupper()]
+            if not subs:
+                i += L
+                continue
         total = sum(s.weight for s in subs)
         r = rng.random() * total
         choice = subs[-1]
