@@ -1,0 +1,121 @@
+"""The library path: article dicts in, enriched events out, with the real restorer and spaCy model."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workers.articles import Rejected, normalise_article
+from workers.pipeline import Enricher
+from workers.restoration import Edit, apply_edits
+from workers.schemas import first_error
+from workers.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parents[1] / "workers" / "samples"
+
+
+@pytest.fixture(scope="module")
+def enricher():
+    return Enricher(Settings())
+
+
+def sample(name: str) -> dict:
+    return normalise_article(json.loads((SAMPLES / name).read_text()), Settings())
+
+
+def test_spun_sample_is_restored_and_valid(enricher):
+    [event] = enricher.enrich_many([sample("01-port.json")])
+    assert first_error("enriched.v1", event) is None
+    restored = event["restored_text"]
+    assert "mentioned" not in restored and "said" in restored
+    assert "1000's" not in restored and "Thousands" in restored
+    assert event["spin_score"] > 0.9
+    assert apply_edits(event["text"], [Edit(**e) for e in event["edits"]]) == restored
+    for e in event["edits"]:
+        assert event["text"][e["start"]:e["end"]] == e["original"]
+    assert {"restore", "ner", "total"} <= event["latency_ms"].keys()
+
+
+def test_title_is_restored_with_the_article(enricher):
+    [event] = enricher.enrich_many([sample("02-school.json")])
+    assert event["title"].startswith("College district")
+    assert event["restored_title"].startswith("School district")
+    assert apply_edits(event["title"], [Edit(**e) for e in event["title_edits"]]) == event["restored_title"]
+
+
+def test_clean_sample_is_untouched(enricher):
+    [event] = enricher.enrich_many([sample("04-clean.json")])
+    assert event["edits"] == [] and event["title_edits"] == []
+    assert event["restored_text"] == event["text"]
+    assert event["spin_score"] < 0.5
+
+
+def test_entities_have_offsets_into_both_texts(enricher):
+    [event] = enricher.enrich_many([sample("01-port.json")])
+    people = {m["text"] for m in event["entities"] if m["label"] == "PERSON"}
+    assert "Marisol Vega" in people
+    for m in event["entities"]:
+        assert event["restored_text"][m["start"]:m["end"]] == m["text"]
+        assert 0 <= m["source_start"] <= m["source_end"] <= len(event["text"])
+    assert event["entity_summary"], "distinct entities are summarised"
+
+
+def test_non_english_passes_through_or_is_rejected_per_policy():
+    text = "Die Aktien des Unternehmens fielen am Donnerstag um zwölf Prozent, nachdem die Firma eine Gewinnwarnung veröffentlicht hatte."
+    article = normalise_article({"id": "de-1", "text": text}, Settings())
+    [event] = Enricher(Settings(non_english_policy="pass")).enrich_many([article])
+    assert event["language"] == "de" and event["restored_text"] == text and event["edits"] == []
+    [rejected] = Enricher(Settings(non_english_policy="reject")).enrich_many([article])
+    assert isinstance(rejected, Rejected) and rejected.kind == "not_english"
+
+
+class _PoisonRestorer:
+    """Wraps the real restorer and fails on one marked article."""
+
+    def __init__(self, real):
+        self.real, self.version = real, real.version
+
+    def restore(self, text):
+        if "POISON" in text:
+            raise RuntimeError("injected failure")
+        return self.real.restore(text)
+
+
+def test_a_poison_article_becomes_a_processing_error_and_the_rest_go_on(enricher):
+    poisoned = Enricher(Settings(), restorer=_PoisonRestorer(enricher.restorer), extractor=enricher.extractor)
+    articles = [sample("01-port.json"), normalise_article({"id": "p", "text": "POISON pill"}, Settings()), sample("04-clean.json")]
+    first, bad, last = poisoned.enrich_many(articles)
+    assert isinstance(bad, Rejected) and bad.kind == "processing_error"
+    assert bad.error_class == "RuntimeError" and "injected failure" in bad.reason
+    assert first["id"] == "sample-01" and last["id"] == "sample-04"
+
+
+def test_output_is_deterministic_for_redelivered_articles(enricher):
+    a, b = enricher.enrich_many([sample("03-bridge.json"), sample("03-bridge.json")])
+    strip = lambda ev: {k: v for k, v in ev.items() if k not in ("latency_ms", "received_at", "emitted_at")}
+    assert strip(a) == strip(b)
+
+
+def test_versions_name_the_table_model_and_threshold(enricher):
+    [event] = enricher.enrich_many([sample("04-clean.json")])
+    versions = event["versions"]
+    assert versions["spinner_table"] == enricher.restorer.table.version != "unknown"
+    assert versions["spacy_model"].startswith("en_core_web_sm")
+    assert versions["restore_threshold"] == "0.5"
+
+
+def test_the_restore_threshold_setting_reaches_the_restorer():
+    strict = Enricher(Settings(restore_threshold=0.99))
+    loose = Enricher(Settings(restore_threshold=0.5))
+    article = sample("02-school.json")
+    [s], [l] = strict.enrich_many([article]), loose.enrich_many([article])
+    assert strict.restorer.threshold == 0.99
+    assert all(e["confidence"] >= 0.99 for e in s["edits"])
+    assert len(s["edits"]) < len(l["edits"])
+
+
+def test_stripped_html_is_flagged_in_the_event(enricher):
+    article = normalise_article({"id": "h", "text": "<p>The mayor spoke on Monday.</p><p>Then she left.</p>"}, Settings())
+    [event] = enricher.enrich_many([article])
+    assert event["html_stripped"] is True and event["text"] == "The mayor spoke on Monday.\nThen she left."
+    assert first_error("enriched.v1", event) is None
