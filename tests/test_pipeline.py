@@ -69,22 +69,20 @@ def test_non_english_passes_through_or_is_rejected_per_policy():
     assert isinstance(rejected, Rejected) and rejected.kind == "not_english"
 
 
-class _PoisonRestorer:
-    """Wraps the real restorer and fails on one marked article."""
+def test_a_poison_article_becomes_a_processing_error_and_the_rest_go_on(enricher, monkeypatch):
+    # The failure is injected inside the real restorer, so it must travel through Restorer.restore.
+    import workers.restoration.restorer as restorer_module
 
-    def __init__(self, real):
-        self.real, self.version = real, real.version
+    real = restorer_module.find_spintax
 
-    def restore(self, text):
+    def failing(text):
         if "POISON" in text:
             raise RuntimeError("injected failure")
-        return self.real.restore(text)
+        return real(text)
 
-
-def test_a_poison_article_becomes_a_processing_error_and_the_rest_go_on(enricher):
-    poisoned = Enricher(Settings(), restorer=_PoisonRestorer(enricher.restorer), extractor=enricher.extractor)
+    monkeypatch.setattr(restorer_module, "find_spintax", failing)
     articles = [sample("01-port.json"), normalise_article({"id": "p", "text": "POISON pill"}, Settings()), sample("04-clean.json")]
-    first, bad, last = poisoned.enrich_many(articles)
+    first, bad, last = enricher.enrich_many(articles)
     assert isinstance(bad, Rejected) and bad.kind == "processing_error"
     assert bad.error_class == "RuntimeError" and "injected failure" in bad.reason
     assert first["id"] == "sample-01" and last["id"] == "sample-04"

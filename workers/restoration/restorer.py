@@ -180,15 +180,12 @@ class Restorer:
 
     # ------------------------------------------------------------------ public
     def restore(self, text: str) -> Restoration:
-        """Restore ``text``; never raises for a ``str`` (on an internal error the text is returned
-        unchanged with no edits and the error is logged). Offsets are Python string indices."""
+        """Restore ``text`` (any ``str``; ``None`` is taken as empty). Offsets are Python string
+        indices. An internal error propagates, so the caller can report it (the stream dead-letters
+        the article as ``processing_error``); the property tests hold that none occurs for any string."""
         if not isinstance(text, str):
             text = "" if text is None else str(text)
-        try:
-            return self._restore(text)
-        except Exception:  # pragma: no cover - safety net, the pipeline must not stop on one article
-            log.exception("restoration failed; text passed through unchanged")
-            return Restoration(text=text, edits=[], spin_score=0.0)
+        return self._restore(text)
 
     def form(self, key: tuple[str, ...]) -> FormInfo:
         """Cached prior facts of a spun form (see ``priors.form_info``)."""
