@@ -117,3 +117,15 @@ def test_stripped_html_is_flagged_in_the_event(enricher):
     [event] = enricher.enrich_many([article])
     assert event["html_stripped"] is True and event["text"] == "The mayor spoke on Monday.\nThen she left."
     assert first_error("enriched.v1", event) is None
+
+
+def test_a_user_table_from_the_settings_is_used(tmp_path):
+    # "zorbified" is in no shipped entry; a user's table teaches it.
+    (tmp_path / "word_mine.tsv").write_text("announce\tzorbify\tVERB\n", encoding="utf-8")
+    text = "The corporate mentioned 1000's of jobs were cut. The mayor zorbified a plan on Monday and officers mentioned it."
+    article = normalise_article({"id": "x", "text": text}, Settings())
+    [plain] = Enricher(Settings()).enrich_many([article])
+    [mine] = Enricher(Settings(extra_tables=str(tmp_path), cache_dir=str(tmp_path / "cache"))).enrich_many([article])
+    assert "zorbified" in plain["restored_text"]
+    assert "announced" in mine["restored_text"]
+    assert mine["versions"]["spinner_table"] != plain["versions"]["spinner_table"]

@@ -52,10 +52,13 @@ class Enricher:
         self.settings = settings or get_settings()
         if restorer is None:
             from workers.restoration import Restorer, default_restorer
+            from workers.restoration.table import default_table, split_paths
 
+            s = self.settings
             restorer = default_restorer()
-            if restorer.threshold != self.settings.restore_threshold:
-                restorer = Restorer(threshold=self.settings.restore_threshold)
+            if s.extra_tables or s.cache_dir or restorer.threshold != s.restore_threshold:
+                table = default_table(split_paths(s.extra_tables), s.cache_dir or None)
+                restorer = Restorer(table=table, threshold=s.restore_threshold)
         if extractor is None:
             from workers.entities import EntityExtractor
 

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     article_timeout_s: float = Field(30.0, description="Processing budget per article, seconds.")
     html_policy: Literal["strip", "reject"] = "strip"
     non_english_policy: Literal["pass", "reject"] = "pass"
+    extra_tables: str = Field("", description="Spinner table files or folders of your own, added to the shipped table (os.pathsep- or comma-separated).")
+    cache_dir: str = Field("", description="Where the compiled spinner table is cached; empty uses ~/.cache/unspun.")
     restore_threshold: float = Field(0.5, description="Edits with lower confidence are not applied.")
     log_json: bool = Field(True, description="Log structured JSON lines.")
     log_level: str = "INFO"

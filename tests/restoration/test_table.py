@@ -46,12 +46,11 @@ def test_extra_tables_and_version(tmp_path):
     assert ("assured",) in t2.reverse
 
 
-def test_compiled_cache_round_trip(tmp_path, monkeypatch):
-    monkeypatch.setenv("UNSPUN_CACHE_DIR", str(tmp_path / "cache"))
+def test_compiled_cache_round_trip(tmp_path):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "word_x.tsv").write_text("say\tmention\tVERB\n", encoding="utf-8")
-    a = load_table(tmp_path / "t")
-    b = load_table(tmp_path / "t")
+    a = load_table(tmp_path / "t", cache_dir=tmp_path / "cache")
+    b = load_table(tmp_path / "t", cache_dir=tmp_path / "cache")
     assert a.version == b.version and a.reverse == b.reverse
     assert list((tmp_path / "cache").glob("table-*.pkl"))
 

@@ -147,10 +147,9 @@ def table_files(table_dir: Path | str | None = None, extra: Sequence[Path | str]
     return files
 
 
-def extra_tables_from_env() -> list[Path]:
-    """Paths listed in ``UNSPUN_EXTRA_TABLES`` (``os.pathsep``- or comma-separated)."""
-    raw = os.environ.get("UNSPUN_EXTRA_TABLES", "")
-    return [Path(p) for p in raw.replace(",", os.pathsep).split(os.pathsep) if p.strip()]
+def split_paths(raw: str) -> list[Path]:
+    """Paths from a setting such as ``UNSPUN_EXTRA_TABLES`` (``os.pathsep``- or comma-separated)."""
+    return [Path(p.strip()) for p in raw.replace(",", os.pathsep).split(os.pathsep) if p.strip()]
 
 
 # --------------------------------------------------------------------------- inflection
@@ -281,19 +280,22 @@ def build_table(entries: list[Entry], version: str = "") -> SpinnerTable:
 _CODE_VERSION = "1"  # bump when the expansion rules change, to invalidate compiled caches
 
 
-def cache_dir() -> Path:
-    """Where compiled tables are cached: ``UNSPUN_CACHE_DIR`` or ``~/.cache/unspun``."""
-    return Path(os.environ.get("UNSPUN_CACHE_DIR") or Path.home() / ".cache" / "unspun")
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "unspun"
 
 
 def load_table(
-    table_dir: Path | str | None = None, extra: Sequence[Path | str] = (), *, use_cache: bool = True
+    table_dir: Path | str | None = None,
+    extra: Sequence[Path | str] = (),
+    *,
+    use_cache: bool = True,
+    cache_dir: Path | str | None = None,
 ) -> SpinnerTable:
     """Load and index the table directory (default ``data/spinner_table``) plus ``extra`` tables.
 
     Never raises for malformed lines (they are skipped and listed in ``problems``); an empty or
     missing directory gives an empty table. ``version`` hashes the files' names and bytes. The
-    compiled indexes are cached as a pickle keyed by ``version`` (see ``cache_dir``), because the
+    compiled indexes are cached as a pickle keyed by ``version`` in ``cache_dir`` (default
+    ``~/.cache/unspun``; the project's own files only, never message data), because the
     inflection step takes seconds for thousands of entries; cache failures are ignored.
     """
     h = hashlib.sha256(_CODE_VERSION.encode())
@@ -303,7 +305,7 @@ def load_table(
         h.update(f.name.encode() + b"\0" + data)
         blobs.append((f, data))
     version = h.hexdigest()[:12]
-    cpath = cache_dir() / f"table-{version}.pkl"
+    cpath = Path(cache_dir or DEFAULT_CACHE_DIR) / f"table-{version}.pkl"
     if use_cache:
         try:
             with open(cpath, "rb") as fh:
@@ -333,12 +335,10 @@ def load_table(
 
 
 @lru_cache(maxsize=4)
-def _cached(table_dir: str, extra: tuple[str, ...]) -> SpinnerTable:
-    return load_table(table_dir, extra)
+def _cached(table_dir: str, extra: tuple[str, ...], cache_dir: str | None) -> SpinnerTable:
+    return load_table(table_dir, extra, cache_dir=cache_dir)
 
 
-def default_table(extra: Sequence[Path | str] | None = None) -> SpinnerTable:
-    """The shipped table plus ``extra`` (default: ``UNSPUN_EXTRA_TABLES``), loaded once per process."""
-    if extra is None:
-        extra = extra_tables_from_env()
-    return _cached(str(DEFAULT_TABLE_DIR), tuple(str(p) for p in extra))
+def default_table(extra: Sequence[Path | str] | None = None, cache_dir: Path | str | None = None) -> SpinnerTable:
+    """The shipped table plus ``extra`` table files or folders, loaded once per process."""
+    return _cached(str(DEFAULT_TABLE_DIR), tuple(str(p) for p in extra or ()), str(cache_dir) if cache_dir else None)
