@@ -208,8 +208,16 @@ class NgramModel:
         gi = np.flatnonzero(keep)
         if len(gi) == 0:
             return [0.0] * m
-        lp = local[gi]
-        s = self._score_ids(a[gi], a[np.maximum(gi - 1, 0)], a[np.maximum(gi - 2, 0)], np.minimum(lp, 2))
+        hist = np.minimum(local[gi], 2)
+        w, v, u = a[gi], a[np.maximum(gi - 1, 0)] * (hist >= 1), a[np.maximum(gi - 2, 0)] * (hist >= 2)
+        if self.vocab_size < (1 << 20):
+            # Candidate windows share most of their positions: score each distinct one once.
+            key = (((u << 20 | v) << 20 | w) << 2) | hist
+            uniq, inverse = np.unique(key, return_inverse=True)
+            mask = (1 << 20) - 1
+            s = self._score_ids(uniq >> 2 & mask, uniq >> 22 & mask, uniq >> 42 & mask, uniq & 3)[inverse]
+        else:
+            s = self._score_ids(w, v, u, hist)
         win = np.repeat(np.arange(m), lens)[gi]
         return np.bincount(win, weights=s, minlength=m).tolist()
 
