@@ -13,13 +13,11 @@ from typing import Any
 
 import orjson
 
-from workers.schemas import ARTICLE, first_error
+from workers.schemas import ARTICLE, DEADLETTER, first_error, validator
 from workers.settings import Settings
 
-KINDS = (
-    "not_json", "not_object", "invalid_utf8", "schema_violation", "empty_text", "too_long",
-    "control_chars", "html", "not_english", "processing_error", "timeout", "too_large",
-)
+#: Dead-letter kinds: the enum of schemas/deadletter.v1.json, the one place they are listed.
+KINDS: tuple[str, ...] = tuple(validator(DEADLETTER).schema["properties"]["kind"]["enum"])
 ARTICLE_FIELDS = ("id", "title", "text", "url", "source", "published_at")
 
 # C0/C1 control characters except tab, newline, carriage return, form feed and vertical tab.

@@ -30,6 +30,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
+from workers.articles import KINDS
+
 __all__ = [
     "BATCH_SIZE",
     "CONSUMED",
@@ -58,10 +60,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 #: Stages timed per article (``unspun_stage_duration_seconds{stage}``).
 STAGES: tuple[str, ...] = ("decode", "restore", "ner", "produce")
 #: Dead-letter kinds, as in schemas/deadletter.v1.json.
-DEAD_LETTER_KINDS: tuple[str, ...] = (
-    "not_json", "not_object", "invalid_utf8", "schema_violation", "empty_text", "too_long",
-    "control_chars", "html", "not_english", "processing_error", "timeout", "too_large",
-)
+DEAD_LETTER_KINDS: tuple[str, ...] = KINDS
 
 CONSUMED = Counter(
     "unspun_messages_consumed_total", "Messages consumed from an input topic.", ["topic"]
