@@ -45,7 +45,7 @@ def render_text(restored: str, edits: list[dict], entities: list[dict]) -> str:
     i_edit = 0
     for a, b in zip(cuts, cuts[1:] + [None]):
         while i_edit < len(spans) and spans[i_edit][0] == a and (b is None or spans[i_edit][1] <= a):
-            out.append(_edit_html(spans[i_edit][2], ""))  # a pure deletion (e.g. spintax brace)
+            out.append(_deletion_html(spans[i_edit][2]))  # e.g. a spintax brace
             i_edit += 1
         if b is None:
             break
@@ -68,8 +68,8 @@ def render_text(restored: str, edits: list[dict], entities: list[dict]) -> str:
     return "".join(out).replace("\n", "<br>\n")
 
 
-def _edit_html(edit: dict, piece: str) -> str:
-    return f'<del title="{escape(edit["kind"])} edit, confidence {edit["confidence"]:.2f}">{escape(edit["original"])}</del>{piece}'
+def _deletion_html(edit: dict) -> str:
+    return f'<del title="{escape(edit["kind"])} edit, confidence {edit["confidence"]:.2f}">{escape(edit["original"])}</del>'
 
 
 def render_page(events: Iterable[dict[str, Any]], title: str = "unspun: restored articles") -> str:
