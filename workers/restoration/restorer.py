@@ -647,17 +647,7 @@ class Restorer:
         left = n[max(0, a - 2) : a]
         right = n[b : b + 2]
         for c in combos:
-            seq = list(left)
-            pos = a
-            for s, ci in sorted(zip(g, c), key=lambda t: t[0].i):
-                if not ci:
-                    continue
-                seq.extend(n[pos : s.i])
-                seq.extend(s.options[ci - 1].toks)
-                pos = s.j
-            seq.extend(n[pos:b])
-            seq.extend(right)
-            windows.append(seq)
+            windows.append([*left, *Restorer._outcome(n, g, c), *right])
             starts.append(len(left))
 
 
