@@ -182,6 +182,21 @@ def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+def run_cli(env: dict[str, str], *args: str, timeout: float, dev: bool = False, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m workers.cli *args`` with ``env`` (see :func:`subprocess_env`), in Python's
+    development mode (``-X dev``) when ``dev``, with ``input`` on stdin, to the end or ``timeout``
+    (TimeoutExpired); returns the finished process with its output as text."""
+    return subprocess.run(
+        [sys.executable, *(["-X", "dev"] if dev else []), "-m", "workers.cli", *args],
+        env=subprocess_env(env),
+        cwd=str(REPO),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @dataclass
 class WorkerProcess:
     """A running ``unspun worker`` subprocess: its env, settings, metrics port and log file."""
@@ -287,5 +302,6 @@ def kit():
         consume=consume,
         http_get=http_get,
         subprocess_env=subprocess_env,
+        run_cli=run_cli,
         repo=REPO,
     )

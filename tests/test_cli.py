@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
@@ -159,14 +157,7 @@ def test_worker_fails_fast_when_metrics_port_is_taken(broker, kit):
         port = taken.getsockname()[1]
         env = kit.stream_env(broker, UNSPUN_METRICS_PORT=str(port))
         started = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=kit.subprocess_env(env),
-            cwd=str(kit.repo),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        proc = kit.run_cli(env, "worker", timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert f"127.0.0.1:{port} is already in use" in proc.stderr
     assert time.monotonic() - started < 15
@@ -178,14 +169,7 @@ def test_demo_runs_offline_and_accounts_for_every_sample(kit):
     import re
 
     env = {"UNSPUN_METRICS_PORT": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "demo"],
-        env=kit.subprocess_env(env),
-        cwd=str(kit.repo),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = kit.run_cli(env, "demo", timeout=180)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     match = re.search(r"articles in: (\d+), events out: (\d+), dead letters: (\d+), end-to-end latency p50: (\d+) ms, p99: (\d+) ms", proc.stdout)
     assert match, proc.stdout[-3000:]
@@ -207,11 +191,7 @@ def test_tail_and_produce_against_a_closed_port_fail_cleanly(kit, command):
     from workers.stream.broker import free_port
 
     env = {"KAFKA_BROKER": f"kafka://127.0.0.1:{free_port()}"}
-    proc = subprocess.run(
-        [sys.executable, "-X", "dev", "-m", "workers.cli", *command],
-        env=kit.subprocess_env(env), cwd=str(kit.repo), input='{"text": "x"}',
-        capture_output=True, text=True, timeout=60,
-    )
+    proc = kit.run_cli(env, *command, dev=True, input='{"text": "x"}', timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert "KafkaConnectionError" in proc.stderr
     assert "Unclosed" not in proc.stderr, proc.stderr

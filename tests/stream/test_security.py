@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
@@ -21,14 +20,7 @@ def test_sasl_credentials_reach_the_client_but_not_the_logs(broker, kit):
         UNSPUN_SASL_PASSWORD=secret,
     )
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=kit.subprocess_env(env),
-            cwd=str(kit.repo),
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
+        proc = kit.run_cli(env, "worker", timeout=20)
         output = proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as exc:  # still retrying: inspect what it logged so far
         output = (exc.stdout or b"").decode(errors="replace") + (exc.stderr or b"").decode(errors="replace")
