@@ -243,28 +243,33 @@ def subprocess_env(env: dict[str, str]) -> dict[str, str]:
     return base
 
 
-@pytest.fixture
-def start_worker(tmp_path):
-    """Factory: ``start_worker(env)`` runs ``python -m workers.cli worker`` with ``env`` on a free
-    metrics port and returns a :class:`WorkerProcess` (not yet waited for); all are stopped at teardown."""
+def launch_worker(env: dict[str, str], log_path: Path) -> WorkerProcess:
+    """Run ``python -m workers.cli worker`` with ``env`` on a free metrics port, its output to
+    ``log_path``; returns the :class:`WorkerProcess` (not yet waited for, nor stopped by anyone)."""
     from workers.stream.broker import free_port
 
+    port = free_port()
+    full = dict(env, UNSPUN_METRICS_PORT=str(port))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "worker"],
+            env=subprocess_env(full),
+            cwd=str(REPO),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return WorkerProcess(proc, full, settings_for(full), port, log_path)
+
+
+@pytest.fixture
+def start_worker(tmp_path):
+    """Factory: ``start_worker(env)`` is :func:`launch_worker` with a log file in ``tmp_path``; all
+    the workers it started are stopped at teardown."""
     started: list[WorkerProcess] = []
 
     def start(env: dict[str, str]) -> WorkerProcess:
-        port = free_port()
-        full = dict(env, UNSPUN_METRICS_PORT=str(port))
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "worker"],
-                env=subprocess_env(full),
-                cwd=str(REPO),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        worker = WorkerProcess(proc, full, settings_for(full), port, log_path)
+        worker = launch_worker(env, tmp_path / f"worker-{len(started)}.log")
         started.append(worker)
         return worker
 
@@ -303,5 +308,6 @@ def kit():
         http_get=http_get,
         subprocess_env=subprocess_env,
         run_cli=run_cli,
+        launch_worker=launch_worker,
         repo=REPO,
     )

@@ -32,7 +32,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -192,22 +191,10 @@ def _stop(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
 def worker(broker, kit, tmp_path_factory, request):
     """``unspun worker`` on the session broker with its own topics and metrics port (not yet ready:
     it loads its models while Prometheus starts)."""
-    from workers.stream.broker import free_port
-
-    env = kit.stream_env(broker, UNSPUN_METRICS_HOST="127.0.0.1", UNSPUN_METRICS_PORT=str(free_port()))
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=kit.subprocess_env(env),
-            cwd=str(kit.repo),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    request.addfinalizer(lambda: _stop(proc))
-    settings = kit.settings_for(env)
-    return {"proc": proc, "settings": settings, "port": settings.metrics_port, "log": log_path}
+    env = kit.stream_env(broker, UNSPUN_METRICS_HOST="127.0.0.1")
+    worker = kit.launch_worker(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    request.addfinalizer(lambda: _stop(worker.proc))
+    return worker
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +209,7 @@ def prometheus(worker, tmp_path_factory, request):
     config.write_text(
         Template(deploy_checks.PROMETHEUS_TEMPLATE.read_text()).substitute(
             scrape_interval=SCRAPE_INTERVAL,
-            worker_target=f"127.0.0.1:{worker['port']}",
+            worker_target=f"127.0.0.1:{worker.metrics_port}",
             rules_file=str(deploy_checks.ALERTS),
         )
     )
@@ -260,16 +247,8 @@ def prometheus(worker, tmp_path_factory, request):
 def traffic(worker, prometheus, kit):
     """Send the samples and bad messages once Prometheus has seen the idle worker, and wait until
     Prometheus has scraped the outcome several times."""
-    proc, settings, port = worker["proc"], worker["settings"], worker["port"]
-
-    def worker_ready():
-        assert proc.poll() is None, f"worker exited with {proc.returncode}:\n{worker['log'].read_text()[-5000:]}"
-        try:
-            return kit.http_get(port, "/ready", timeout=2)[0] == 200
-        except OSError:
-            return False
-
-    _wait("the worker to be ready", worker_ready, 120, lambda: worker["log"].read_text()[-5000:])
+    settings = worker.settings
+    worker.wait_ready(timeout_s=120)
 
     scrapes = f'count_over_time(unspun_worker_ready{{job="{JOB}"}}[1h])'
 
@@ -308,10 +287,10 @@ def traffic(worker, prometheus, kit):
 def test_prometheus_scrapes_the_worker(prometheus, traffic, worker):
     targets = prometheus.get("/api/v1/targets", state="active")["activeTargets"]
     assert [(t["labels"]["job"], t["labels"]["instance"], t["health"]) for t in targets] == [
-        (JOB, f"127.0.0.1:{worker['port']}", "up")
+        (JOB, f"127.0.0.1:{worker.metrics_port}", "up")
     ]
     # The counters Prometheus holds are what went through the worker.
-    topic = worker["settings"].input_topic
+    topic = worker.settings.input_topic
     consumed = prometheus.query(f'unspun_messages_consumed_total{{job="{JOB}"}}')
     assert {r["metric"]["topic"]: float(r["value"][1]) for r in consumed} == {topic: len(traffic["inputs"])}
     assert prometheus.scalar(f'sum(unspun_events_emitted_total{{job="{JOB}"}})') == traffic["good"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections import Counter
 
 import pytest
@@ -79,41 +80,12 @@ def _metric(text: str, name: str, labels: str = "") -> float:
 @pytest.fixture(scope="module")
 def run(broker, kit, tmp_path_factory):
     """Start one worker, send the inputs, collect the outputs and a /metrics scrape."""
-    import subprocess
-    import sys
-
     import orjson
 
-    from workers.stream.broker import free_port
-
-    env = kit.stream_env(broker)
-    port = free_port()
-    env["UNSPUN_METRICS_PORT"] = str(port)
-    settings = kit.settings_for(env)
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=kit.subprocess_env(env),
-            cwd=str(kit.repo),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    worker = kit.launch_worker(kit.stream_env(broker), tmp_path_factory.mktemp("worker") / "worker.log")
+    settings, port = worker.settings, worker.metrics_port
     try:
-        import time
-
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-5000:]
-            try:
-                if kit.http_get(port, "/ready", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "worker not ready:\n" + log_path.read_text()[-5000:]
-            time.sleep(0.2)
-
+        worker.wait_ready(timeout_s=90)
         articles = SPUN + [CLEAN]
         inputs = [(a["id"].encode(), orjson.dumps(a)) for a in articles] + [(k, v) for k, v, _ in BAD]
         # All inputs on partition 0, so the order of their outputs can be checked.
@@ -132,17 +104,11 @@ def run(broker, kit, tmp_path_factory):
             "outputs": outputs,
             "metrics": metrics_text,
             "port": port,
-            "proc": proc,
-            "env": env,
-            "log": log_path,
+            "proc": worker.proc,
+            "env": worker.env,
         }
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        worker.stop()
 
 
 def test_exactly_one_output_per_input(run):
@@ -252,43 +218,15 @@ def test_graceful_stop(run):
     assert proc.wait(timeout=30) == 0
 
 
-def test_offsets_were_committed_so_a_restart_reprocesses_nothing(run, kit):
+def test_offsets_were_committed_so_a_restart_reprocesses_nothing(run, kit, start_worker):
     """Runs after test_graceful_stop: a new worker in the same group starts after the committed
     offsets, so no output is emitted a second time."""
-    import subprocess
-    import sys
-    import time
-
-    from workers.stream.broker import free_port
-
     assert run["proc"].poll() is not None
     settings = run["settings"]
-    port = free_port()
-    env = dict(run["env"], UNSPUN_METRICS_PORT=str(port))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker"],
-        env=kit.subprocess_env(env),
-        cwd=str(kit.repo),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None
-            try:
-                if kit.http_get(port, "/ready", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "restarted worker not ready"
-            time.sleep(0.2)
-        time.sleep(3)
-        status, text = kit.http_get(port, "/metrics")
-        assert _metric(text, "unspun_messages_consumed_total", f'topic="{settings.input_topic}"') == 0
-        outputs = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], expected=len(run["inputs"]), settle_s=1)
-        assert len(outputs) == len(run["inputs"])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    worker = start_worker(run["env"])
+    worker.wait_ready(timeout_s=90)
+    time.sleep(3)
+    status, text = kit.http_get(worker.metrics_port, "/metrics")
+    assert _metric(text, "unspun_messages_consumed_total", f'topic="{settings.input_topic}"') == 0
+    outputs = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], expected=len(run["inputs"]), settle_s=1)
+    assert len(outputs) == len(run["inputs"])

@@ -6,8 +6,6 @@ integers over 64 bits in extra fields stay exact."""
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 import time
 
 import pytest
@@ -41,45 +39,22 @@ N_EVENTS = 4  # ok-1, ok-2, big, big-s
 @pytest.fixture(scope="module")
 def run(broker, kit, tmp_path_factory):
     """One worker with a 200 kB message limit; every input sent, every output collected."""
-    from workers.stream.broker import free_port
-
-    port = free_port()
-    env = kit.stream_env(broker, UNSPUN_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES), UNSPUN_METRICS_PORT=str(port))
-    settings = kit.settings_for(env)
-    log_path = tmp_path_factory.mktemp("limits") / "worker.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker"],
-            env=kit.subprocess_env(env), cwd=str(kit.repo),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        )
+    env = kit.stream_env(broker, UNSPUN_MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES))
+    worker = kit.launch_worker(env, tmp_path_factory.mktemp("limits") / "worker.log")
+    settings = worker.settings
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-5000:]
-            try:
-                if kit.http_get(port, "/ready", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "worker not ready:\n" + log_path.read_text()[-5000:]
-            time.sleep(0.2)
+        worker.wait_ready(timeout_s=90)
         kit.produce(settings, settings.input_topic, INPUTS, partition=0)
         outputs = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], expected=len(INPUTS), timeout_s=90)
         for _ in range(50):  # metrics are recorded just after the sends are acknowledged
-            metrics_text = kit.http_get(port, "/metrics")[1]
+            metrics_text = kit.http_get(worker.metrics_port, "/metrics")[1]
             if f"unspun_end_to_end_latency_seconds_count {float(len(INPUTS))}" in metrics_text:
                 break
             time.sleep(0.1)
         yield {"settings": settings, "outputs": {r.key: r for r in outputs}, "all": outputs,
-               "metrics": metrics_text, "proc": proc, "log": log_path}
+               "metrics": metrics_text, "proc": worker.proc, "log": worker.log_path}
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        worker.stop()
 
 
 def test_one_output_per_input_and_the_worker_is_still_running(run):
