@@ -127,9 +127,12 @@ def produce(settings, topic: str, messages, partition: int | None = None) -> lis
     return asyncio.run(run())
 
 
-def consume(settings, topics: list[str], expected: int, timeout_s: float = 60.0, settle_s: float = 1.0) -> list[Record]:
-    """Read ``topics`` from the beginning until ``expected`` records arrived (then ``settle_s``
-    more seconds, to catch extra ones) or ``timeout_s`` passed; return them all."""
+def consume(
+    settings, topics: list[str], expected: int = 0, timeout_s: float = 60.0, settle_s: float = 1.0, keys: set = frozenset()
+) -> list[Record]:
+    """Read ``topics`` from the beginning until ``expected`` records arrived and a record with each
+    key in ``keys`` (then ``settle_s`` more seconds, to catch extra ones) or ``timeout_s`` passed;
+    return them all."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from workers.stream.kafka import client_kwargs
@@ -151,10 +154,11 @@ def consume(settings, topics: list[str], expected: int, timeout_s: float = 60.0,
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             records: list[Record] = []
+            seen = set()
             deadline = time.monotonic() + timeout_s
             settle_until = None
             while time.monotonic() < deadline:
-                if settle_until is None and len(records) >= expected:
+                if settle_until is None and len(records) >= expected and keys <= seen:
                     settle_until = time.monotonic() + settle_s
                 if settle_until is not None and time.monotonic() > settle_until:
                     break
@@ -166,6 +170,7 @@ def consume(settings, topics: list[str], expected: int, timeout_s: float = 60.0,
                         except ValueError:
                             parsed = None
                         records.append(Record(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp, parsed))
+                        seen.add(r.key)
             return records
         finally:
             await consumer.stop()

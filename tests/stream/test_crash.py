@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
@@ -75,49 +74,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _collect(settings, topics: list[str], wanted: set[bytes], timeout_s: float, settle_s: float = 3.0) -> list:
-    """All records of ``topics`` from the beginning, read until every key in ``wanted`` was seen
-    (then ``settle_s`` more seconds) or ``timeout_s`` passed."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from workers.stream.kafka import client_kwargs
-
-    async def run():
-        consumer = AIOKafkaConsumer(enable_auto_commit=False, auto_offset_reset="earliest", **client_kwargs(settings))
-        await consumer.start()
-        try:
-            tps = []
-            for topic in topics:
-                parts = None
-                for _ in range(50):
-                    parts = consumer.partitions_for_topic(topic)
-                    if parts:
-                        break
-                    await consumer._client.force_metadata_update()
-                    await asyncio.sleep(0.1)
-                tps += [TopicPartition(topic, p) for p in sorted(parts or {0})]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            records, seen = [], set()
-            deadline = time.monotonic() + timeout_s
-            settle_until = None
-            while time.monotonic() < deadline:
-                if settle_until is None and wanted <= seen:
-                    settle_until = time.monotonic() + settle_s
-                if settle_until is not None and time.monotonic() > settle_until:
-                    break
-                batch = await consumer.getmany(timeout_ms=200, max_records=2000)
-                for rs in batch.values():
-                    for r in rs:
-                        records.append(r)
-                        seen.add(r.key)
-            return records
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
-
-
 def _produce_in_chunks(kit, settings, messages, chunk: int, pause_s: float, errors: list) -> threading.Thread:
     def run() -> None:
         try:
@@ -163,7 +119,7 @@ def test_sigkill_at_random_moments_loses_nothing(broker, kit, start_worker):
     final = start_worker(env)
     final.wait_ready(timeout_s=120)
     wanted = {k for k, _ in messages}
-    records = _collect(settings, [settings.enriched_topic, settings.dlq_topic], wanted, timeout_s=150)
+    records = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], keys=wanted, timeout_s=150, settle_s=3)
     counts = Counter(r.key for r in records)
     missing = wanted - set(counts)
     duplicates = sum(c - 1 for c in counts.values())
@@ -197,13 +153,13 @@ def test_sigterm_finishes_in_flight_work_commits_and_exits(broker, kit, start_wo
     worker.wait_ready(timeout_s=120)
     kit.produce(settings, settings.input_topic, messages)
     # Let the worker get going, then stop it mid-stream.
-    first = _collect(settings, [settings.enriched_topic], {messages[199][0]}, timeout_s=120, settle_s=0)
+    first = kit.consume(settings, [settings.enriched_topic], keys={messages[199][0]}, timeout_s=120, settle_s=0)
     assert len(first) >= 1
     t0 = time.monotonic()
     worker.proc.send_signal(signal.SIGTERM)
     code = worker.proc.wait(timeout=SIGTERM_EXIT_BOUND_S + 30)
     exit_s = time.monotonic() - t0
-    before = Counter(r.key for r in _collect(settings, [settings.enriched_topic, settings.dlq_topic], set(), timeout_s=10, settle_s=3))
+    before = Counter(r.key for r in kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], timeout_s=10, settle_s=3))
     print(f"\nSIGTERM: exit code {code} after {exit_s:.1f} s; {len(before)} of {n} done before the stop")
     assert code == 0, worker.log()
     assert exit_s < SIGTERM_EXIT_BOUND_S
@@ -213,7 +169,7 @@ def test_sigterm_finishes_in_flight_work_commits_and_exits(broker, kit, start_wo
     again = start_worker(env)
     again.wait_ready(timeout_s=120)
     wanted = {k for k, _ in messages}
-    records = _collect(settings, [settings.enriched_topic, settings.dlq_topic], wanted, timeout_s=150)
+    records = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], keys=wanted, timeout_s=150, settle_s=3)
     counts = Counter(r.key for r in records)
     duplicates = sum(c - 1 for c in counts.values())
     print(f"SIGTERM: after the restart {len(counts)} of {n} have an output, {duplicates} duplicates")
