@@ -523,12 +523,13 @@ class Restorer:
                 groups.append([sp])
                 end = sp.j
         # pass 2: joint windows per group
-        jobs: list[tuple[list[_Span], list[tuple[int, ...]]]] = []
+        # each job: (group, combinations, their outcomes (token tuples), their scores)
+        jobs: list[tuple[list[_Span], list[tuple[int, ...]], list[tuple[str, ...]]]] = []
         windows, starts = [], []
-        done: list[tuple[list[_Span], list[tuple[int, ...]], list[float]]] = []
+        done: list[tuple[list[_Span], list[tuple[int, ...]], list[tuple[str, ...]] | None, list[float]]] = []
         for g in groups:
             if len(g) == 1:  # nothing interacts: the independent window is the joint one
-                done.append((g, [(c,) for c in range(len(g[0].options) + 1)], single[(g[0].i, g[0].j)]))
+                done.append((g, [(c,) for c in range(len(g[0].options) + 1)], None, single[(g[0].i, g[0].j)]))
                 continue
             combos = self._combos(g)
             if len(combos) > MAX_COMBOS:
@@ -536,23 +537,21 @@ class Restorer:
                 combos = self._combos(g2)
                 if len(combos) > MAX_COMBOS:
                     for s in g2:  # too dense: decide span by span
-                        jobs.append(([s], [(0,), (1,)]))
-                        self._windows(n, [s], [(0,), (1,)], windows, starts)
+                        jobs.append(([s], [(0,), (1,)], self._windows(n, [s], [(0,), (1,)], windows, starts)))
                     continue
                 g = g2
-            jobs.append((g, combos))
-            self._windows(n, g, combos, windows, starts)
+            jobs.append((g, combos, self._windows(n, g, combos, windows, starts)))
         scores = _score_many(model, windows, starts)
         out: list[tuple[_Span, _Option, float, float]] = []
         k = 0
-        for g, combos in jobs:
+        for g, combos, outcomes in jobs:
             vals = []
             for c in combos:
                 v = scores[k] * lmw + sum(g[s].options[ci - 1].bonus for s, ci in enumerate(c) if ci)
                 vals.append(v)
                 k += 1
-            done.append((g, combos, vals))
-        for g, combos, vals in done:
+            done.append((g, combos, outcomes, vals))
+        for g, combos, outcomes, vals in done:
             mx = max(vals)
             ws = [math.exp(v - mx) for v in vals]
             z = sum(ws)
@@ -562,7 +561,7 @@ class Restorer:
             else:
                 # combinations that give the same text are one outcome ("College district" as a phrase
                 # or as the word "College"): the best outcome is the one with the most total weight
-                seqs = [self._outcome(n, g, c) for c in combos]
+                seqs = outcomes if outcomes is not None else [self._outcome(n, g, c) for c in combos]
                 tot: dict = {}
                 for q, w in zip(seqs, ws):
                     tot[q] = tot.get(q, 0.0) + w
@@ -626,12 +625,12 @@ class Restorer:
 
     @staticmethod
     def _outcome(n, g, c) -> tuple[str, ...]:
-        """Tokens of the group's region after applying the combination ``c``."""
-        a = min(s.i for s in g)
+        """Tokens of the group's region after applying the combination ``c`` (``g`` sorted by start)."""
+        a = g[0].i
         b = max(s.j for s in g)
         seq: list[str] = []
         pos = a
-        for s, ci in sorted(zip(g, c), key=lambda t: t[0].i):
+        for s, ci in zip(g, c):
             if not ci:
                 continue
             seq.extend(n[pos : s.i])
@@ -641,14 +640,18 @@ class Restorer:
         return tuple(seq)
 
     @staticmethod
-    def _windows(n, g, combos, windows, starts) -> None:
-        a = min(s.i for s in g)
+    def _windows(n, g, combos, windows, starts) -> list[tuple[str, ...]]:
+        """Append one scoring window per combination (two tokens of context each side) to
+        ``windows``/``starts``; return the combinations' outcomes, reused by the decision."""
+        a = g[0].i
         b = max(s.j for s in g)
         left = n[max(0, a - 2) : a]
         right = n[b : b + 2]
-        for c in combos:
-            windows.append([*left, *Restorer._outcome(n, g, c), *right])
+        outcomes = [Restorer._outcome(n, g, c) for c in combos]
+        for seq in outcomes:
+            windows.append([*left, *seq, *right])
             starts.append(len(left))
+        return outcomes
 
 
 @lru_cache(maxsize=1)
