@@ -120,3 +120,25 @@ def test_ner_only_matches_full_pipeline(extractor):
     assert "parser" in full.nlp.pipe_names and extractor.nlp.pipe_names == ["ner"]
     texts = [NEWS, "Angela Merkel visited Paris on Monday.", "Shares of Harbor Logistics fell 12 percent on Thursday."]
     assert full.extract_many(texts) == extractor.extract_many(texts)
+
+
+def test_chunks_of_a_huge_text_do_not_share_one_batch(monkeypatch):
+    """spaCy's memory grows with the characters in a batch: one batch holds at most MAX_BATCH_CHARS."""
+    import workers.entities.extractor as extractor_module
+
+    monkeypatch.setattr(extractor_module, "MAX_BATCH_CHARS", 3_000)
+    ex = EntityExtractor(max_length=1_000)
+    sizes: list[int] = []
+    real_pipe = ex.nlp.pipe
+
+    def recording_pipe(texts, **kwargs):
+        texts = list(texts)
+        sizes.append(sum(len(t) for t in texts))
+        return real_pipe(texts, **kwargs)
+
+    monkeypatch.setattr(ex.nlp, "pipe", recording_pipe)
+    text = "Dana Whitfield met the mayor of Portland on Monday. " * 200  # about 10,000 characters
+    [mentions] = ex.extract_many([text])
+    assert len(sizes) >= 4 and max(sizes) <= 3_000
+    assert sum(m.text == "Dana Whitfield" for m in mentions) >= 150
+    assert all(text[m.start : m.end] == m.text for m in mentions)

@@ -27,6 +27,8 @@ from workers.entities.mention import Mention
 from workers.restoration.edits import OffsetMap
 
 NOT_FOR_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
+#: Most characters one ``nlp.pipe`` batch holds (see ``EntityExtractor._pipe``).
+MAX_BATCH_CHARS = 200_000
 
 _models: dict[tuple[str, bool], object] = {}
 _models_lock = threading.Lock()
@@ -192,8 +194,7 @@ class EntityExtractor:
                 if clean[s:e].strip():
                     jobs.append((i, s, clean[s:e]))
         found: list[list[Mention]] = [[] for _ in texts]
-        docs: Iterator = self.nlp.pipe((c for _, _, c in jobs), batch_size=self.batch_size)
-        for (i, offset, _), doc in zip(jobs, docs):
+        for (i, offset, _), doc in zip(jobs, self._pipe([c for _, _, c in jobs])):
             text = texts[i]
             for ent in doc.ents:
                 if self.labels is not None and ent.label_ not in self.labels:
@@ -204,6 +205,22 @@ class EntityExtractor:
                     continue
                 found[i].append(Mention(surface, ent.label_, start, end, start, end))
         return [canonicalise(ms) for ms in found]
+
+
+    def _pipe(self, chunks: list[str]) -> Iterator:
+        """``nlp.pipe`` over ``chunks`` in batches of at most ``batch_size`` texts and
+        ``MAX_BATCH_CHARS`` characters: spaCy's memory grows with the characters of a batch (about
+        250 MB per 100,000), so ten chunks of one huge article must not share a batch."""
+        batch: list[str] = []
+        size = 0
+        for chunk in chunks:
+            if batch and (len(batch) >= self.batch_size or size + len(chunk) > MAX_BATCH_CHARS):
+                yield from self.nlp.pipe(batch, batch_size=len(batch))
+                batch, size = [], 0
+            batch.append(chunk)
+            size += len(chunk)
+        if batch:
+            yield from self.nlp.pipe(batch, batch_size=len(batch))
 
 
 def locate(mentions: Sequence[Mention], offset_map: OffsetMap, source_text: str) -> list[Mention]:
