@@ -59,3 +59,11 @@ def test_an_empty_json_file_is_an_error(tmp_path):
     (tmp_path / "empty.json").write_text("  \n")
     with pytest.raises(InputError, match="empty file"):
         list(read_articles([str(tmp_path / "empty.json")]))
+
+
+def test_stdin_text_that_starts_with_a_bracket_is_text(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("[Reuters] The corporate mentioned 1000's of jobs\n"))
+    [article] = read_articles(["-"])
+    assert article["text"] == "[Reuters] The corporate mentioned 1000's of jobs"
+    monkeypatch.setattr("sys.stdin", io.StringIO('[{"text": "a"}, {"text": "b"}]'))
+    assert [a["text"] for a in read_articles(["-"])] == ["a", "b"]

