@@ -179,6 +179,30 @@ def recovered(f_spun: float, f_rest: float) -> float | None:
 # ---------------------------------------------------------------- runs
 
 
+_WORDS = re.compile(r"\S+|\s+")
+
+
+def minimal(edits: list[Edit]) -> list[Edit]:
+    """The edits with whole words shared at both ends of spun and restored text dropped, so that a
+    table substitution such as "the first" -> "the primary" maps spans like the word diff
+    "first" -> "primary" (as the hand-spun examples are aligned) instead of stretching an entity
+    "first" to "the first"."""
+    out = []
+    for e in edits:
+        a, b = _WORDS.findall(e.original), _WORDS.findall(e.restored)
+        i = 0  # leading (word, space) pairs both sides share
+        while i + 1 < len(a) and i + 1 < len(b) and a[i] == b[i] and a[i + 1] == b[i + 1] and a[i + 1].isspace():
+            i += 2
+        k = 0  # trailing (space, word) pairs both sides share
+        while (k + 1 < len(a) - i and k + 1 < len(b) - i and a[-1 - k] == b[-1 - k]
+               and a[-2 - k] == b[-2 - k] and a[-2 - k].isspace()):
+            k += 2
+        pre, suf = "".join(a[:i]), "".join(a[len(a) - k:])
+        out.append(Edit(e.start + len(pre), e.end - len(suf), "".join(a[i:len(a) - k]), "".join(b[i:len(b) - k]),
+                        e.confidence, e.kind))
+    return out
+
+
 def run_quality(args, extractor) -> dict:
     from workers.restoration import default_restorer
     from workers.restoration.emulate import spin
@@ -211,7 +235,7 @@ def run_quality(args, extractor) -> dict:
         corpus, _, original, spun, sedits = it
         n_sub += len(sedits)
         n_edit += len(r.edits)
-        smap, rmap = OffsetMap(sedits), OffsetMap(r.edits)
+        smap, rmap = OffsetMap(minimal(sedits)), OffsetMap(minimal(r.edits))
         gold_exact = Counter(to_original(eo, []))
         pred = {
             "spun/exact": Counter(to_original(es, [smap])),
