@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from workers import __version__
 from workers.articles import Rejected
 from workers.language import detect_language
-from workers.restoration import Edit, OffsetMap, Restoration
+from workers.restoration import Edit, OffsetMap, Restoration, apply_edits
 from workers.settings import Settings, get_settings
 from workers.timestamps import utc_iso
 
@@ -82,8 +82,6 @@ class Enricher:
         if not title:
             return result, [], list(result.edits), "", result.text
         title_edits, text_edits = _split_edits(result.edits, len(title))
-        from workers.restoration import apply_edits
-
         return result, title_edits, text_edits, apply_edits(title, title_edits), apply_edits(article["text"], text_edits)
 
     def enrich_many(

@@ -158,9 +158,7 @@ class Restorer:
         self.threshold = threshold
         self.collect_features = collect_features
         self._forms: dict[tuple[str, ...], FormInfo] = {}
-        self._lengths: dict[str, tuple[int, ...]] = {}
-        for k in list(self.table.reverse) + list(self.table.forward):
-            self._lengths.setdefault(k[0], ())
+        # first token -> lengths of the table forms starting with it, longest first (longest match)
         lens: dict[str, set[int]] = {}
         for k in list(self.table.reverse) + list(self.table.forward):
             lens.setdefault(k[0], set()).add(len(k))
