@@ -1,0 +1,125 @@
+"""The linking library on its own: fingerprints, the LSH index, alignment and learned pairs."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from workers.linking.align import align, copy_evidence, source_edits, unaligned_edits
+from workers.linking.fingerprint import FUNCTION_WORDS, fingerprint, immutable_tokens
+from workers.linking.index import LinkIndex, Ref
+from workers.linking.learn import PairCounter, observations, table_lines
+from workers.restoration import apply_edits
+from workers.restoration.table import default_table, parse_lines
+
+THRESHOLD = 0.3  # the LSH threshold of the default settings
+SIMILAR = 0.5  # the default similarity a link needs
+
+
+def heavy_spin(text: str, rate: float, seed: int) -> str:
+    """Every word that is not immutable replaced with probability ``rate`` by an unrelated word
+    (one in five by two words): harsher than any dictionary, which leaves words it has no entry for."""
+    rng = random.Random(seed)
+    keep = set(immutable_tokens(text))
+
+    def swap(m: re.Match) -> str:
+        w = m.group()
+        if w.lower() in keep or w[:1].isupper() or rng.random() >= rate:
+            return w
+        new = "".join(rng.choice("bcdfglmnprstv") + rng.choice("aeiou") for _ in range(3))
+        return new + (" " + new[::-1] if rng.random() < 0.2 else "")
+
+    return re.sub(r"[A-Za-z]+", swap, text)
+
+
+def test_function_words_are_untouched_by_the_shipped_table():
+    table = default_table()
+    touched = {k[0] for k in list(table.reverse) + list(table.forward) if len(k) == 1}
+    assert not FUNCTION_WORDS & touched
+
+
+@pytest.mark.parametrize("rate", [0.3, 0.6, 0.9])
+def test_heavily_spun_copies_are_found_and_other_articles_on_the_topic_are_not(originals, same_topic, rate):
+    index = LinkIndex(window_s=3600, max_articles=1000)
+    fps = {}
+    for n, a in enumerate(originals + same_topic):
+        fps[a["id"]] = fingerprint(a["title"] + "\n\n" + a["text"], threshold=THRESHOLD)
+        index.add(fps[a["id"]].bands, Ref(0, n), 1000.0)
+    ids = [a["id"] for a in originals + same_topic]
+    for seed, a in enumerate(originals):
+        copy = fingerprint(heavy_spin(a["title"] + "\n\n" + a["text"], rate, seed), threshold=THRESHOLD)
+        hits = index.query(copy.bands)
+        assert hits and ids[hits[0].ref.offset] == a["id"]
+        assert copy.jaccard(fps[a["id"]]) >= SIMILAR
+        # Other articles that share the names and numbers stay far below the link threshold.
+        for other in same_topic + originals:
+            if other["id"] != a["id"]:
+                assert copy.jaccard(fps[other["id"]]) < 0.2
+
+
+def test_index_keeps_its_window_and_its_size():
+    index = LinkIndex(window_s=100, max_articles=50, merge_min=16)
+    for n in range(200):
+        index.add([n, 10_000 + n], Ref(n % 2, n), float(n))
+    assert len(index) == 50
+    assert index.query([199]) and index.query([199])[0].ref == Ref(1, 199)
+    assert index.query([100]) == []  # evicted by size, also from the merged arrays
+    index.evict(290.0)  # window: articles older than 190 s go
+    assert len(index) == 10 and index.query([185]) == []
+    # A record met again by the topic reader after its producer indexed it ahead is not added twice.
+    assert index.add([7], Ref(0, 7_000), 290.0, ahead=True)
+    assert not index.add([7], Ref(0, 7_000), 290.0)
+    assert [c.ref for c in index.query([7])] == [Ref(0, 7_000)]
+
+
+def test_alignment_restores_a_dictionary_spun_copy_to_its_source(originals, spun_copy):
+    for seed, a in enumerate(originals):
+        copy = spun_copy(a, seed)
+        assert copy["pairs"], "the test dictionary spins every original"
+        alignment = align(copy["text"], a["text"])
+        edits = source_edits(alignment, [])
+        assert all(e.kind == "source" and e.confidence >= 0.9 for e in edits)
+        assert apply_edits(copy["text"], edits) == a["text"]
+
+
+def test_unaligned_parts_keep_the_restorers_edits(originals, spun_copy):
+    from workers.restoration import default_restorer
+
+    a = originals[0]
+    extra = " The corporate mentioned 1000's of jobs."
+    copy = spun_copy(a, 1)["text"] + extra
+    alignment = align(copy, a["text"])
+    restorer = default_restorer()
+    assert restorer.restore(copy).edits == []  # the whole copy gives too little evidence of spinning
+    edits = source_edits(alignment, unaligned_edits(copy, alignment, lambda t: restorer.restore(t).edits))
+    restored = apply_edits(copy, edits)
+    assert restored.startswith(a["text"]) and "said thousands of jobs" in restored
+    assert {e.kind for e in edits} > {"source"}
+
+
+def test_the_spun_side_is_the_one_with_rarer_words(originals, spun_copy):
+    from workers.restoration.ngram import default_model
+
+    model = default_model()
+    for seed, a in enumerate(originals):
+        copy = spun_copy(a, seed)["text"]
+        assert copy_evidence(align(copy, a["text"]), model.count) > 0
+        assert copy_evidence(align(a["text"], copy), model.count) < 0
+
+
+def test_pairs_are_learned_from_distinct_articles_only(originals, spun_copy):
+    counter = PairCounter(min_articles=3)
+    learned = []
+    for seed, a in enumerate(originals):
+        copy = spun_copy(a, seed)
+        obs = observations(align(copy["text"], a["text"]).substitutions, copy["id"])
+        assert obs and all(" " not in o.article for o in obs)
+        for o in obs + obs:  # delivered twice: counted once
+            if counter.add(o.spun, o.original, o.article):
+                learned.append((o.spun, o.original))
+    assert learned and all(counter.learned[p] >= 3 for p in learned)
+    entries, problems = parse_lines(table_lines(counter.entries()), "learned", "export")
+    assert not problems
+    assert {(s, e.original) for e in entries for s in e.substitutes} == set(counter.learned)

@@ -1,0 +1,138 @@
+"""An in-memory LSH index of fingerprints with a retention window and bounded memory.
+
+The index answers "which earlier articles share LSH bands with this one?" and stores, per article,
+only where its fingerprint record lives in Kafka (partition, offset) and when it arrived: the text
+itself stays in Kafka and is fetched for the few candidates a query returns. Band keys are kept in
+two sorted numpy arrays (key, slot), 12 bytes per band, plus a small dict of recent keys that is merged
+into them in bulk; datasketch's own dict storage would cost a few hundred bytes per band key.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+class Ref(NamedTuple):
+    """Where an indexed article's fingerprint record is: Kafka ``partition`` and ``offset``."""
+
+    partition: int
+    offset: int
+
+
+class Candidate(NamedTuple):
+    """A query hit: the article's ``ref`` and how many LSH ``bands`` it shares with the query."""
+
+    ref: Ref
+    bands: int
+
+
+class LinkIndex:
+    """LSH band index of the articles of a retention window.
+
+    ``window_s``: articles older than this (seconds, by their timestamp) are evicted; ``max_articles``:
+    at most this many are kept (the oldest go first). Memory: about 12 bytes per band key plus 20 bytes
+    per article (see ``nbytes``). Not thread-safe: one owner adds and queries.
+    """
+
+    def __init__(self, window_s: float, max_articles: int, merge_min: int = 20_000) -> None:
+        self.window_s = window_s
+        self.max_articles = max_articles
+        self._merge_min = merge_min
+        self._keys = np.empty(0, np.uint64)
+        self._slots = np.empty(0, np.uint32)
+        self._recent: dict[int, list[int]] = {}
+        self._recent_n = 0
+        self._base = 0  # slot number of _partitions[0]; lower slots are evicted
+        self._partitions = array("h")
+        self._offsets = array("q")
+        self._times = array("d")
+        self._seen: set[Ref] = set()  # refs added ahead of the topic reader (see add)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held, bytes (arrays exactly; the recent dict at about 100 bytes a key)."""
+        arrays = self._keys.nbytes + self._slots.nbytes
+        refs = sum(a.buffer_info()[1] * a.itemsize for a in (self._partitions, self._offsets, self._times))
+        return arrays + refs + 100 * self._recent_n + 200 * len(self._seen)
+
+    def add(self, bands: Sequence[int], ref: Ref, timestamp: float, *, ahead: bool = False) -> bool:
+        """Index an article's band keys under ``ref`` (``timestamp``: seconds since the epoch).
+
+        ``ahead=True`` marks an article added by the worker that produced it before its own topic reader
+        meets it; the reader's later ``add`` of the same ref is then skipped. Returns False when skipped.
+        """
+        if ref in self._seen:
+            if not ahead:
+                self._seen.discard(ref)
+            return False
+        if ahead:
+            if len(self._seen) > 100_000:  # the reader should have met these long ago
+                self._seen.clear()
+            self._seen.add(ref)
+        slot = self._base + len(self._offsets)
+        self._partitions.append(ref.partition)
+        self._offsets.append(ref.offset)
+        self._times.append(timestamp)
+        for key in bands:
+            self._recent.setdefault(key, []).append(slot)
+        self._recent_n += len(bands)
+        self.evict(timestamp)
+        if self._recent_n >= max(self._merge_min, len(self._keys) // 4):
+            self._merge()
+        return True
+
+    def evict(self, now: float) -> None:
+        """Drop the oldest articles beyond ``max_articles`` or older than ``now - window_s``."""
+        drop = max(0, len(self._offsets) - self.max_articles)
+        cutoff = now - self.window_s
+        while drop < len(self._times) and self._times[drop] < cutoff:
+            drop += 1
+        if drop:
+            self._base += drop
+            del self._partitions[:drop], self._offsets[:drop], self._times[:drop]
+
+    def _merge(self) -> None:
+        """Move the recent keys into the sorted arrays, dropping evicted slots."""
+        n = self._recent_n
+        keys = np.empty(n, np.uint64)
+        slots = np.empty(n, np.uint32)
+        i = 0
+        for key, ss in self._recent.items():
+            keys[i : i + len(ss)] = key
+            slots[i : i + len(ss)] = ss
+            i += len(ss)
+        keys = np.concatenate([self._keys, keys])
+        slots = np.concatenate([self._slots, slots])
+        live = slots >= self._base
+        keys, slots = keys[live], slots[live]
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._slots = keys[order], slots[order]
+        self._recent.clear()
+        self._recent_n = 0
+
+    def query(self, bands: Sequence[int], *, min_bands: int = 1, limit: int = 3) -> list[Candidate]:
+        """Indexed articles sharing at least ``min_bands`` band keys with ``bands``, most shared first
+        (ties: the most recent first), at most ``limit``."""
+        counts: Counter[int] = Counter()
+        if bands:
+            q = np.fromiter(bands, np.uint64, len(bands))
+            lo = np.searchsorted(self._keys, q, "left")
+            hi = np.searchsorted(self._keys, q, "right")
+            for a, b in zip(lo.tolist(), hi.tolist()):
+                if b > a:
+                    counts.update(set(self._slots[a:b].tolist()))
+            for key in bands:
+                counts.update(set(self._recent.get(key, ())))
+        hits = sorted(((c, s) for s, c in counts.items() if c >= min_bands and s >= self._base), reverse=True)
+        out = []
+        for c, s in hits[:limit]:
+            i = s - self._base
+            out.append(Candidate(Ref(self._partitions[i], self._offsets[i]), c))
+        return out
