@@ -216,13 +216,22 @@ def _json_line(value: bytes | None) -> str:
 def restore(
     paths: list[str] = typer.Argument(..., help="Files (.txt, .json, .jsonl) or - for standard input."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page of the events here."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Backfill one JSON-lines file: stream its events to this file (see --jobs, --resume)."),
+    dead_letters: Optional[Path] = typer.Option(None, "--dead-letters", help="With --out: file of dead-letter records [default: OUT's name with .dead-letters.jsonl]."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="With --out: processes enriching in parallel [default: the number of cores]."),
+    resume: bool = typer.Option(False, "--resume", help="With --out: append, skipping input lines already answered in --out or --dead-letters."),
 ) -> None:
     """Restore and enrich articles without a broker; print one enriched event (JSON) per line.
 
     Articles that cannot be enriched are reported on standard error (kind and reason) and the
     exit code is 1. With ``--html PATH`` the events are also written as a page that marks each
-    edit and entity.
+    edit and entity. With ``--out`` a JSON-lines archive is streamed instead (``_backfill``).
     """
+    if out is not None:
+        _backfill(paths, html, out, dead_letters, jobs, resume)
+        return
+    if dead_letters is not None or jobs is not None or resume:
+        raise _fail("--dead-letters, --jobs and --resume go with --out")
     from workers.articles import Rejected, normalise_article  # noqa: PLC0415
     from workers.pipeline import Enricher  # noqa: PLC0415
 
@@ -249,6 +258,42 @@ def restore(
         _write_html(html, events)
     if failed:
         raise typer.Exit(1)
+
+
+def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: Optional[Path], jobs: Optional[int], resume: bool) -> None:
+    """``restore PATH --out OUT``: every line of the JSON-lines file PATH answered by one line in OUT
+    (event) or in the dead-letter file, on ``jobs`` processes, with a progress bar when standard
+    error is a terminal and a summary line at the end (``workers.backfill``). Exit code 0 when
+    every line was answered (dead letters included), 128 + signal number when interrupted."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from workers.backfill import default_jobs, run_backfill  # noqa: PLC0415
+    from workers.progress import BackfillProgress  # noqa: PLC0415
+
+    if len(paths) != 1 or html is not None:
+        raise _fail("--out takes one JSON-lines file (or -) and no --html")
+    dead = dead_letters or out.with_name(f"{out.stem}.dead-letters.jsonl")
+    if dead.resolve() == out.resolve():
+        raise _fail("--out and --dead-letters must be different files")
+    if not resume:
+        for path in (out, dead):
+            if path.exists() and path.stat().st_size:
+                raise _fail(f"{path} exists: pass --resume to finish an interrupted run, or remove it")
+    console = Console(stderr=True)
+    progress = BackfillProgress(console) if console.is_terminal else None
+    try:
+        totals = run_backfill(
+            paths[0], out, dead, _settings(), jobs=jobs or default_jobs(), resume=resume,
+            on_progress=progress.update if progress else None,
+        )
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.stop()
+    typer.echo(f"unspun: {totals.summary()}", err=True)
+    if totals.interrupted_by is not None:
+        raise typer.Exit(128 + totals.interrupted_by)
 
 
 def _write_html(path: Path, events: list[dict[str, Any]]) -> None:

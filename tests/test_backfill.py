@@ -1,0 +1,181 @@
+"""`unspun restore ARCHIVE.jsonl --out OUT`: the backfill of an archive without a broker, through the real
+command (child processes, forked workers, signals, a pseudo-terminal)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+PEOPLE = ["Marisol Vega", "Daniel Okoro", "Helen Brandt", "Priya Raman", "Victor Mensah"]
+PLACES = ["Calder Bay", "Fenwick", "Ashford", "Riverside", "Westbrook"]
+
+
+def _article(i: int) -> dict:
+    person, place = PEOPLE[i % len(PEOPLE)], PLACES[(i // 5) % len(PLACES)]
+    text = (
+        f"{person} mentioned on Friday that the council in {place} would spend {i + 3} million {{dollars}} "
+        f"on the harbour. The corporate mentioned 1000's of jobs would be lower this yr, officers mentioned. "
+        f"Residents of {place} have been told the work starts in article {i}."
+    )
+    return {"id": f"art-{i}", "title": f"{place} council backs harbour plan", "text": text}
+
+
+BAD_LINES = [
+    b"this line is not JSON",
+    b"[1, 2, 3]",
+    b'{"id": "no-text", "title": "a title alone"}',
+    b'{"id": "empty", "text": "   "}',
+    b'{"id": "bad-utf8", "text": "caf\xe9 au lait"}',
+]
+
+
+def _archive(path: Path, n_good: int, bad_every: int = 0) -> tuple[int, int]:
+    """Write ``n_good`` articles (and a bad line after every ``bad_every``-th, plus blank lines, which
+    need no answer) to ``path``; returns (good lines, bad lines)."""
+    lines, n_bad = [], 0
+    for i in range(n_good):
+        lines.append(json.dumps(_article(i)).encode())
+        if bad_every and i % bad_every == bad_every - 1:
+            lines.append(BAD_LINES[n_bad % len(BAD_LINES)])
+            n_bad += 1
+        if i == 2:
+            lines.append(b"   ")
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return n_good, n_bad
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "workers.cli", "restore", *args]
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_every_line_gets_one_output_across_two_jobs(tmp_path, kit, schema_validator):
+    src, out, dead = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl", tmp_path / "dead.jsonl"
+    n_good, n_bad = _archive(src, 40, bad_every=8)
+    result = subprocess.run(
+        _cmd(str(src), "--out", str(out), "--dead-letters", str(dead), "--jobs", "2"),
+        env=kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"}), cwd=str(REPO), capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    events, dead_letters = _read(out), _read(dead)
+    # Events come in input order, one per good line; each dead letter points at its input line.
+    assert [e["id"] for e in events] == [f"art-{i}" for i in range(n_good)]
+    for event in events:
+        schema_validator("enriched.v1").validate(event)
+    assert any(e["restored_text"] != e["text"] for e in events)
+    assert len(dead_letters) == n_bad
+    src_lines = src.read_bytes().split(b"\n")
+    for record in dead_letters:
+        schema_validator("deadletter.v1").validate(record)
+        assert record["topic"] == str(src) and record["partition"] == 0
+        assert record["payload"].encode() == src_lines[record["offset"] - 1] or record["payload_encoding"] == "base64"
+    assert Counter(r["kind"] for r in dead_letters) == Counter(
+        {"not_json": 1, "not_object": 1, "schema_violation": 1, "empty_text": 1, "invalid_utf8": 1}
+    )
+    assert [r["offset"] for r in dead_letters] == sorted(r["offset"] for r in dead_letters)
+    summary = result.stderr.strip().splitlines()[-1]
+    assert f"articles: {n_good + n_bad}, events: {n_good}, dead letters: {n_bad}," in summary
+    assert "articles/s:" in summary
+    assert "\x1b[" not in result.stderr  # no progress bar when standard error is not a terminal
+
+
+def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit):
+    src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
+    dead = tmp_path / "enriched.dead-letters.jsonl"  # the default next to --out
+    n_good, n_bad = _archive(src, 400, bad_every=50)
+    env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"})
+    proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= 20:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "interrupted by SIGTERM" in stderr
+    first = _read(out)
+    assert 20 <= len(first) < n_good
+    # A write cut short (as by a kill) leaves half a line: resume drops it and redoes that article.
+    with open(out, "ab") as f:
+        f.write(b'{"schema": "unspun.enriched.v1", "id": "art-3')
+
+    result = subprocess.run(_cmd(str(src), "--out", str(out), "--resume"), env=env, cwd=str(REPO),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    events, dead_letters = _read(out), _read(dead)
+    assert [e["id"] for e in events] == [f"art-{i}" for i in range(n_good)]  # none twice, none lost, in order
+    assert len(dead_letters) == n_bad and len({r["offset"] for r in dead_letters}) == n_bad
+    summary = result.stderr.strip().splitlines()[-1]
+    done_before = int(summary.split("skipped (done before): ")[1].split(",")[0].split(";")[0])
+    answered_now = int(summary.split("articles: ")[1].split(",")[0])
+    assert done_before + answered_now == n_good + n_bad
+
+
+def test_existing_output_needs_resume(tmp_path, kit):
+    src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
+    _archive(src, 1)
+    out.write_text('{"id": "x"}\n')
+    result = kit.run_cli({}, "restore", str(src), "--out", str(out), timeout=60)
+    assert result.returncode == 2
+    assert "exists: pass --resume" in result.stderr
+    assert out.read_text() == '{"id": "x"}\n'
+
+
+def _run_in_pty(args: list[str], env: dict[str, str], timeout_s: float = 120) -> tuple[int, bytes]:
+    """Run ``args`` with standard error (and output) on a pseudo-terminal; returns (exit code, what it drew)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, env=env, cwd=str(REPO), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    screen = b""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        return proc.wait(timeout=30), screen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path, kit):
+    src = tmp_path / "archive.jsonl"
+    _archive(src, 24, bad_every=6)
+    env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4", "TERM": "xterm", "COLUMNS": "160"})
+    code, screen = _run_in_pty(_cmd(str(src), "--out", str(tmp_path / "tty.jsonl"), "--jobs", "1"), env)
+    text = screen.decode("utf-8", "replace")
+    assert code == 0, text
+    assert "articles/s" in text and "dead letters" in text and "ETA" in text
+    assert "━" in text  # the bar itself
+    # The same run with standard error on a pipe prints the summary alone.
+    result = subprocess.run(_cmd(str(src), "--out", str(tmp_path / "pipe.jsonl"), "--jobs", "1"), env=env,
+                            cwd=str(REPO), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ETA" not in result.stderr and "━" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("unspun: articles: 28,")
