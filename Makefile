@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# Debian packages the tests need: promtool and a Prometheus server, Chromium for the HTML view.
-TEST_DEBS := prometheus chromium
+# Debian packages the tests need: promtool and a Prometheus server, Chromium for the HTML view,
+# WordNet 3.0 and the LibreOffice thesaurus for the evaluation spinners and the WordNet family.
+TEST_DEBS := prometheus chromium wordnet-base mythes-en-us
 
-.PHONY: setup setup-test demo test bench eval clean
+.PHONY: setup setup-test demo test bench eval wordnet-family clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ bench: setup-test
 
 eval: setup-test
 	$(BIN)/unspun eval --quick
+
+# Regenerates workers/restoration/data/families/wordnet/ from WordNet 3.0 (Debian wordnet-base).
+wordnet-family: setup
+	$(BIN)/python -m workers.restoration.build.wordnet_family
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

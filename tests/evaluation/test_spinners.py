@@ -1,0 +1,92 @@
+"""Evaluation spinners: exact spans, the thesaurus and WordNet spinners, and the PPS split."""
+
+import random
+
+import pytest
+
+from workers.evaluation import pps
+from workers.evaluation.groups import MYTHES, write_groups
+from workers.evaluation.spinners import group_file_spinner, thesaurus_spinner, wordnet_spinner, words_of
+from workers.restoration.build.wordnet import WORDNET_DIR
+from workers.restoration.emulate import spin
+
+TEXT = (
+    "The company said it would hire hundreds of new drivers this year. Officials made the annual report "
+    "public on Monday, and the third row of the table was empty.\nMilitary experts said the options were "
+    "possible. The Board said its Table of results was not final; the TABLE stays."
+)
+
+
+def unspin(spun, spans):
+    out, pos = [], 0
+    for s in spans:
+        out += [spun[pos : s.start], s.original]
+        pos = s.end
+    return "".join(out) + spun[pos:]
+
+
+def check_exact(spun, spans):
+    assert spans
+    for s in spans:
+        assert spun[s.start : s.end] == s.substitute
+    assert unspin(spun, spans) == TEXT
+
+
+def test_group_file_spinner_spans_are_exact(tmp_path):
+    path = write_groups([["table", "desk", "board game"], ["said", "mentioned"], ["officials", "officers"],
+                         ["possible", "doable", "achievable"], ["military", "army"]], tmp_path / "groups.txt")
+    sp = group_file_spinner(path)
+    spun, spans = sp.spin(TEXT, random.Random(4))
+    check_exact(spun, spans)
+    assert {s.original.lower() for s in spans} <= {"table", "said", "officials", "possible", "military"}
+    spun1, spans1 = spin(TEXT, rate=1.0, rng=random.Random(1), table=sp.table)  # every occurrence
+    check_exact(spun1, spans1)
+    assert [s.original for s in spans1].count("said") == 3 and "TABLE" in [s.original for s in spans1]
+    assert any(s.substitute == "DESK" or s.substitute == "BOARD GAME" for s in spans1)
+
+
+@pytest.mark.skipif(not MYTHES.exists(), reason="Debian mythes-en-us not installed")
+def test_thesaurus_spinner_rewrites_with_synonyms_only():
+    sp = thesaurus_spinner(words_of([TEXT]))
+    for seed in range(3):
+        spun, spans = sp.spin(TEXT, random.Random(seed))
+        check_exact(spun, spans)
+        assert not any("(" in s.substitute for s in spans)  # "(generic term)" items are not synonyms
+    subs = {x.text for x in sp.table.forward[("possible",)]}
+    assert "conceivable" in subs and "potential" in subs
+    assert ("was",) not in sp.table.forward  # function words stay
+
+
+@pytest.mark.skipif(not (WORDNET_DIR / "data.noun").exists(), reason="Debian wordnet-base not installed")
+def test_wordnet_spinner_uses_synset_lemmas_inflected():
+    sp = wordnet_spinner(words_of([TEXT]))
+    spun, spans = sp.spin(TEXT, random.Random(2))
+    check_exact(spun, spans)
+    assert "ordinal" in {x.text for x in sp.table.forward[("third",)]}
+    assert "did" in {x.text for x in sp.table.forward[("made",)]}  # make -> do, in the past tense
+    assert "functionaries" in {x.text for x in sp.table.forward[("officials",)]}
+
+
+def test_pps_split_is_disjoint_deterministic_and_keeps_an_expected_phrase_on_one_side():
+    pairs = [(f"tortured {i}", f"expected {i % 40}") for i in range(200)] + [("surface region", "Surface  Area")]
+    a, b = pps.split(pairs), pps.split(list(pairs))
+    assert a == b and len(a["tune"]) + len(a["report"]) == len(pairs)
+    tune_exp = {pps.half_of(e) for _, e in a["tune"]}
+    assert tune_exp == {"tune"} and {pps.half_of(e) for _, e in a["report"]} == {"report"}
+    assert not {" ".join(e.lower().split()) for _, e in a["tune"]} & {" ".join(e.lower().split()) for _, e in a["report"]}
+    assert 60 <= len(a["tune"]) <= 140  # a hash, not a constant side
+    assert pps.half_of("surface area") == pps.half_of("Surface  Area")
+
+
+def test_pps_documents_have_exact_spans():
+    pairs = [("surface region", "surface area"), ("counterfeit consciousness", "artificial intelligence")] * 6
+    docs = pps.documents(pairs, per_doc=5)
+    assert len(docs) == 3
+    for _id, clean, spun, spans in docs:
+        assert len(spans) == len(clean.splitlines())
+        out, pos = [], 0
+        for s in spans:
+            assert spun[s.start : s.end] == s.substitute
+            out += [spun[pos : s.start], s.original]
+            pos = s.end
+        assert "".join(out) + spun[pos:] == clean
