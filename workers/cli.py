@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,10 +22,37 @@ from typing import Any, Optional
 
 import orjson
 import typer
+import typer.core
 
 from workers.settings import Settings
 
+class _Command(typer.core.TyperCommand):
+    """A command whose usage line names required arguments plainly (``PATH...``, not ``{PATH}...``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return [re.sub(r"^\{([^{}]*)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
+
+class _Commands(typer.core.TyperGroup):
+    """The command group: every command checks the settings first, so a bad variable ends any of
+    them the same way (one line, exit code 2) before it starts anything; ``--help`` still works."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if not ctx.resilient_parsing and not {"--help", "-h"} & set(rest):
+            _settings()
+        return name, command, rest
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if type(command) is typer.core.TyperCommand:  # every command, also ones added later, gets the plain usage line
+            command.__class__ = _Command
+        return command
+
+
 app = typer.Typer(
+    cls=_Commands,
+    rich_markup_mode=None,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -37,22 +65,15 @@ SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 def _settings(**overrides: Any) -> Settings:
     """Settings from the environment with the given non-None fields replaced.
 
-    A variable that does not parse ends the command with one line per problem (exit code 2).
+    A variable that does not parse or is out of range ends the command with one line naming it
+    (exit code 2).
     """
-    from pydantic import ValidationError  # noqa: PLC0415
+    from workers.settings import SettingsError, load_settings  # noqa: PLC0415
 
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise _fail(f"bad setting: {problems}") from None
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    return settings.model_copy(update=changes) if changes else settings
-
-
-def _env_name(loc: tuple) -> str:
-    field = str(loc[0]) if loc else "?"
-    return "KAFKA_BROKER" if field in ("broker", "KAFKA_BROKER") else f"UNSPUN_{field.upper()}"
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        raise _fail(f"bad setting: {exc}") from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -75,7 +96,9 @@ def _need_broker(settings: Settings) -> None:
 @app.command()
 def worker(
     broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
-    metrics_port: Optional[int] = typer.Option(None, help="Port of /metrics, /health, /ready; overrides UNSPUN_METRICS_PORT."),
+    metrics_port: Optional[int] = typer.Option(
+        None, min=0, max=65535, help="Port of /metrics, /health, /ready; overrides UNSPUN_METRICS_PORT."
+    ),
 ) -> None:
     """Run the stream worker until SIGINT/SIGTERM.
 
@@ -132,12 +155,12 @@ def _article_messages(articles: Iterable[dict[str, Any]]) -> list[tuple[bytes | 
 
 @app.command()
 def produce(
-    paths: list[str] = typer.Argument(..., help="Files (.txt, .json, .jsonl) or - for standard input."),
+    paths: list[str] = typer.Argument(..., metavar="PATH", help="Files (.txt, .json, .jsonl) or - for standard input."),
     topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_INPUT_TOPIC."),
     broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
 ) -> None:
     """Send articles to the input topic, keyed by article id, and print how many were sent."""
-    from workers.stream.kafka import ensure_topics, send_messages  # noqa: PLC0415
+    from workers.stream.kafka import describe_error, ensure_topics, send_messages  # noqa: PLC0415
 
     settings = _settings(broker=broker)
     _need_broker(settings)
@@ -161,7 +184,7 @@ def produce(
     try:
         sent = asyncio.run(_run())
     except Exception as exc:  # noqa: BLE001 - report any client error plainly
-        raise _fail(f"could not send to {target}: {type(exc).__name__}: {exc}", 1) from None
+        raise _fail(f"could not send to {target}: {describe_error(exc)}", 1) from None
     typer.echo(f"sent {sent} of {sent + skipped} article{'s' if sent + skipped != 1 else ''} to {target}")
     if skipped:
         raise typer.Exit(1)
@@ -179,7 +202,7 @@ def tail(
     broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
 ) -> None:
     """Print the messages of a topic as JSON lines (values that are not JSON are printed as a JSON string)."""
-    from workers.stream.kafka import iter_messages  # noqa: PLC0415
+    from workers.stream.kafka import describe_error, iter_messages  # noqa: PLC0415
 
     settings = _settings(broker=broker)
     _need_broker(settings)
@@ -197,7 +220,7 @@ def tail(
     except KeyboardInterrupt:
         pass
     except Exception as exc:  # noqa: BLE001
-        raise _fail(f"could not read {target}: {type(exc).__name__}: {exc}", 1) from None
+        raise _fail(f"could not read {target}: {describe_error(exc)}", 1) from None
 
 
 def _json_line(value: bytes | None) -> str:
@@ -214,7 +237,7 @@ def _json_line(value: bytes | None) -> str:
 
 @app.command()
 def restore(
-    paths: list[str] = typer.Argument(..., help="Files (.txt, .json, .jsonl) or - for standard input."),
+    paths: list[str] = typer.Argument(..., metavar="PATH", help="Files (.txt, .json, .jsonl) or - for standard input."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page of the events here."),
     out: Optional[Path] = typer.Option(None, "--out", help="Backfill one JSON-lines file: stream its events to this file (see --jobs, --resume)."),
     dead_letters: Optional[Path] = typer.Option(None, "--dead-letters", help="With --out: file of dead-letter records [default: OUT's name with .dead-letters.jsonl]."),
@@ -224,8 +247,8 @@ def restore(
     """Restore and enrich articles without a broker; print one enriched event (JSON) per line.
 
     Articles that cannot be enriched are reported on standard error (kind and reason) and the
-    exit code is 1. With ``--html PATH`` the events are also written as a page that marks each
-    edit and entity. With ``--out`` a JSON-lines archive is streamed instead (``_backfill``).
+    exit code is 1. With --html PATH the events are also written as a page that marks each
+    edit and entity. With --out a JSON-lines archive is streamed instead.
     """
     if out is not None:
         _backfill(paths, html, out, dead_letters, jobs, resume)
@@ -544,7 +567,7 @@ def evaluate(
     out: Path = typer.Option(Path("bench/results"), "--out", help="Directory for restoration.json and plots."),
     shared: Path = typer.Option(Path("../shared"), "--shared", help="Directory holding the evaluation corpora."),
 ) -> None:
-    """Run the restoration benchmark (``workers.evaluation.restoration.run``)."""
+    """Run the restoration benchmark (workers/evaluation/restoration.py)."""
     if not shared.is_dir():
         raise _fail(f"{shared} is not a directory: pass --shared DIR, the folder holding corpora/ and datasets/")
     from workers.evaluation.restoration import run  # noqa: PLC0415

@@ -369,7 +369,7 @@ def run_worker(
     state.metrics_socket = sock
     state.metrics_port = port
 
-    from workers.stream.kafka import ensure_topics  # noqa: PLC0415
+    from workers.stream.kafka import describe_error, ensure_topics  # noqa: PLC0415
 
     async def _create_topics() -> None:
         # Wait for the broker with bounded, backed-off retries (Faust gives up at once when the
@@ -383,12 +383,12 @@ def run_worker(
                 if attempt == settings.broker_retry_attempts:
                     raise BrokerUnavailable(
                         f"Kafka broker {hosts} unreachable after {attempt} attempts over "
-                        f"{time.monotonic() - started:.0f} s ({type(exc).__name__}: {exc}); giving up. "
+                        f"{time.monotonic() - started:.0f} s ({describe_error(exc)}); giving up. "
                         "Check KAFKA_BROKER and that the broker is running."
                     ) from None
                 log.warning(
-                    "Kafka broker %s unreachable (%s: %s); attempt %d of %d, next in %.1f s",
-                    hosts, type(exc).__name__, exc, attempt, settings.broker_retry_attempts, delay,
+                    "Kafka broker %s unreachable (%s); attempt %d of %d, next in %.1f s",
+                    hosts, describe_error(exc), attempt, settings.broker_retry_attempts, delay,
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, settings.broker_retry_max_s)

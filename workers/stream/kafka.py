@@ -19,6 +19,7 @@ from workers.settings import Settings
 __all__ = [
     "bootstrap_servers",
     "client_kwargs",
+    "describe_error",
     "ensure_topics",
     "faust_broker_urls",
     "iter_messages",
@@ -27,6 +28,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"Class: message"`` of a client error, naming the class once (aiokafka's messages already
+    start with it: ``KafkaConnectionError: Unable to bootstrap ...``)."""
+    name, text = type(exc).__name__, str(exc)
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
 def bootstrap_servers(broker: str) -> list[str]:
