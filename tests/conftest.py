@@ -283,6 +283,44 @@ def start_worker(tmp_path):
         worker.stop()
 
 
+def descendants(pid: int) -> set[int]:
+    """Process ids below ``pid`` (from /proc), recursively."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pids, timeout_s: float) -> list[int]:
+    """Wait until none of ``pids`` is alive or ``timeout_s`` passed; return those still alive."""
+    deadline = time.monotonic() + timeout_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
 @pytest.fixture(scope="session")
 def schema_validator():
     """``schema_validator(name)`` -> a draft 2020-12 validator (with format checks) for schemas/<name>.json."""
@@ -314,5 +352,8 @@ def kit():
         subprocess_env=subprocess_env,
         run_cli=run_cli,
         launch_worker=launch_worker,
+        descendants=descendants,
+        alive=alive,
+        wait_gone=wait_gone,
         repo=REPO,
     )

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     batch_timeout_s: float = Field(0.01, ge=0, description="Longest wait to fill a batch, seconds; low, because at light load every article waits it out.")
     max_text_bytes: int = Field(1_000_000, ge=1, description="Articles whose UTF-8 text is longer are dead-lettered.")
     article_timeout_s: float = Field(30.0, ge=0, description="Processing budget per article, seconds; 0 turns it off.")
+    ner_recycle_articles: int = Field(
+        20_000, ge=0, description="Articles after which the enrichment process is replaced, bounding spaCy's vocabulary; 0: never."
+    )
     html_policy: Literal["strip", "reject"] = "strip"
     non_english_policy: Literal["pass", "reject"] = "pass"
     extra_tables: str = Field("", description="Spinner table files or folders of your own, added to the shipped table (os.pathsep- or comma-separated).")

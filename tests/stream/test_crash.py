@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import threading
@@ -45,35 +44,6 @@ def _articles(prefix: str, n: int, bad_every: int = 0) -> list[tuple[bytes, byte
     return out
 
 
-def _descendants(pid: int) -> set[int]:
-    """Process ids below ``pid`` (from /proc), recursively."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry))
-    found, todo = set(), [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _produce_in_chunks(kit, settings, messages, chunk: int, pause_s: float, errors: list) -> threading.Thread:
     def run() -> None:
         try:
@@ -104,15 +74,12 @@ def test_sigkill_at_random_moments_loses_nothing(broker, kit, start_worker):
         if producer is None:  # start producing once the first worker is in the group
             producer = _produce_in_chunks(kit, settings, messages, chunk=100, pause_s=0.3, errors=errors)
         time.sleep(rng.uniform(1.0, 6.0))
-        family = _descendants(worker.proc.pid)
+        family = kit.descendants(worker.proc.pid)
         worker.proc.send_signal(signal.SIGKILL)
         worker.proc.wait(timeout=10)
         killed_at.append(round(time.monotonic() - started, 1))
         # The enrichment child (and the forkserver) go with the worker: nothing is left spinning.
-        deadline = time.monotonic() + 15
-        while any(_alive(p) for p in family) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not [p for p in family if _alive(p)], f"processes left after SIGKILL of the worker (round {round_})"
+        assert not kit.wait_gone(family, 15), f"processes left after SIGKILL of the worker (round {round_})"
     producer.join(timeout=120)
     assert not producer.is_alive() and not errors, errors
 
