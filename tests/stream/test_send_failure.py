@@ -3,15 +3,19 @@ non-zero) instead of stalling the partition while it looks healthy; the uncommit
 delivered again to the restarted worker (at-least-once).
 
 The real worker runs against its own embedded broker, which is paused (SIGSTOP) while a batch is
-being processed, so that batch's sends time out (UNSPUN_PRODUCER_REQUEST_TIMEOUT_S=2, two
-attempts). A slow article (test-only marker, 4 s budget) keeps the batch busy long enough.
+being processed, so that batch's sends time out (UNSPUN_PRODUCER_REQUEST_TIMEOUT_S=2, three
+attempts). A slow article (test-only marker, 4 s budget) keeps the batch busy long enough. Each
+attempt gives up within the setting (measured from the log's timestamps, with a generous margin:
+the Kafka client alone spent the timeout once per reconnection and metadata request, 4x here).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+from datetime import datetime
 
 import orjson
 import pytest
@@ -20,6 +24,26 @@ pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 TEXT = "The governor mentioned on Friday that Marisol Vega would lead the port authority."
 MARKER = "SLOW-ARTICLE-MARKER"
+REQUEST_TIMEOUT_S = 2.0
+
+
+def _attempt_durations(log: str) -> list[float]:
+    """Seconds each measurable send attempt took: from the end of one failed attempt plus its
+    backoff ("retry N in X s") to the end of the next one."""
+    ends = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        message = entry.get("message", "")
+        if entry.get("logger") == "workers.stream.agents" and (
+            message.startswith("sending a batch of") or message.startswith("giving up sending")
+        ):
+            at = datetime.fromisoformat(entry["ts"].replace("Z", "+00:00")).timestamp()
+            backoff = float(message.rsplit(" in ", 1)[1].split()[0]) if "; retry " in message else 0.0
+            ends.append((at, backoff))
+    return [round(b[0] - a[0] - a[1], 2) for a, b in zip(ends, ends[1:])]
 
 
 def test_unsendable_outputs_stop_the_worker_and_the_batch_is_redelivered(kit, start_worker):
@@ -28,8 +52,8 @@ def test_unsendable_outputs_stop_the_worker_and_the_batch_is_redelivered(kit, st
     with EmbeddedBroker() as broker:
         env = kit.stream_env(
             broker,
-            UNSPUN_PRODUCER_REQUEST_TIMEOUT_S="2",
-            UNSPUN_SEND_ATTEMPTS="2",
+            UNSPUN_PRODUCER_REQUEST_TIMEOUT_S=str(REQUEST_TIMEOUT_S),
+            UNSPUN_SEND_ATTEMPTS="3",
             UNSPUN_ARTICLE_TIMEOUT_S="4",
             UNSPUN_TEST_SLOW_MARKER=MARKER,
             UNSPUN_BATCH_TIMEOUT_S="0.5",
@@ -58,6 +82,10 @@ def test_unsendable_outputs_stop_the_worker_and_the_batch_is_redelivered(kit, st
         assert code != 0, log[-5000:]
         assert "stopping the worker so it restarts and the batch is delivered again" in log, log[-5000:]
         assert "unspun: stopped: a batch's outputs could not be sent" in log, log[-5000:]
+        durations = _attempt_durations(log)
+        print(f"send attempts took {durations} s (UNSPUN_PRODUCER_REQUEST_TIMEOUT_S={REQUEST_TIMEOUT_S:g})")
+        assert len(durations) == 2, log[-5000:]
+        assert all(d <= 2 * REQUEST_TIMEOUT_S + 1 for d in durations), durations
 
         # The batch was never committed: a restarted worker in the same group delivers it.
         second = start_worker(dict(env, UNSPUN_TEST_SLOW_MARKER="unused-marker"))

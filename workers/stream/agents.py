@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from workers.stream.app import WorkerState
 
-__all__ = ["InMessage", "Produced", "process_batch", "register_agents"]
+__all__ = ["InMessage", "Produced", "SendTimeout", "process_batch", "register_agents"]
 
 log = logging.getLogger(__name__)
 
@@ -207,26 +207,61 @@ def _from_event(event: Any) -> InMessage:
     )
 
 
+class SendTimeout(RuntimeError):
+    """Outputs of a batch were not all acknowledged within ``UNSPUN_PRODUCER_REQUEST_TIMEOUT_S``."""
+
+
+def _retrieve_later(future: "asyncio.Future[Any]") -> None:
+    """Done-callback of an abandoned send: fetch its error, so it is not logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> None:
     """Send outputs in order, wait for every acknowledgement, then record the metrics of what
     was sent: produce time, end-to-end latency, events (with their restore/ner time, edits and
     spin score) and dead letters by kind (``too_large`` included).
 
     Enriched events go to the enriched topic, dead letters to the dead-letter topic. Raises the
-    producer's error when a send fails (the batch is then not acknowledged and is re-delivered).
+    producer's error when a send fails, and :class:`SendTimeout` when the outputs are not all
+    acknowledged within ``UNSPUN_PRODUCER_REQUEST_TIMEOUT_S`` seconds of the first send (the batch
+    is then not acknowledged and is re-delivered). The client's own request timeout is not enough:
+    with the broker unreachable it spends that timeout on each reconnection and metadata request,
+    one topic after the other (a 5 s setting took 20 to 31 s per attempt).
     """
     started = time.perf_counter()
+    timeout_s = state.settings.producer_request_timeout_s
+    deadline = time.monotonic() + timeout_s
     pending = []
-    for item in produced:
-        out = item.output
-        topic = state.enriched_topic if out.kind == "event" else state.dlq_topic
-        pending.append(await topic.send(key=out.key, value=out.value))
-    # Wait for every acknowledgement (retrieving every error, so none is logged as "never
-    # retrieved"), then fail with the first error.
-    results = await asyncio.gather(*pending, return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
+
+    async def enqueue() -> None:
+        for item in produced:
+            out = item.output
+            topic = state.enriched_topic if out.kind == "event" else state.dlq_topic
+            pending.append(await topic.send(key=out.key, value=out.value))
+
+    try:
+        await asyncio.wait_for(enqueue(), timeout_s)
+    except asyncio.TimeoutError:
+        for future in pending:
+            future.add_done_callback(_retrieve_later)
+        raise SendTimeout(
+            f"only {len(pending)} of {len(produced)} outputs could be queued for sending within {timeout_s:g} s "
+            "(UNSPUN_PRODUCER_REQUEST_TIMEOUT_S)"
+        ) from None
+    # Wait for every acknowledgement until the deadline; an abandoned send keeps running in the
+    # client (the batch is sent again, at-least-once), its error is retrieved when it ends.
+    done, not_done = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic())) if pending else (set(), set())
+    for future in not_done:
+        future.add_done_callback(_retrieve_later)
+    errors = [f.exception() for f in pending if f in done and not f.cancelled() and f.exception() is not None]
     if errors:
         raise errors[0]
+    if not_done:
+        raise SendTimeout(
+            f"{len(not_done)} of {len(pending)} outputs not acknowledged within {timeout_s:g} s "
+            "(UNSPUN_PRODUCER_REQUEST_TIMEOUT_S)"
+        )
     sent_at = time.time()
     per_message = (time.perf_counter() - started) / max(1, len(produced))
     for item in produced:
