@@ -25,6 +25,7 @@ from typing import Collection, Iterator, Sequence
 from workers.entities.canonical import canonicalise
 from workers.entities.mention import Mention
 from workers.restoration.edits import OffsetMap
+from workers.restoration.tokens import FORMAT_CHARS
 
 NOT_FOR_NER = ("tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 #: Most characters one ``nlp.pipe`` batch holds (see ``EntityExtractor._pipe``).
@@ -39,10 +40,20 @@ _models_lock = threading.Lock()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Characters trimmed from both ends of a mention: whitespace and the invisible format characters that
 # the tokenizer may leave attached to a word (soft hyphen, zero-width space/joiners, word joiner, BOM).
-_EDGE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_EDGE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) + FORMAT_CHARS
+_HAS_FORMAT = re.compile(f"[{FORMAT_CHARS}]")
 _HAS_WORD = re.compile(r"\w")
 # Sentence end followed by whitespace, for cutting long texts.
 _SENT_END = re.compile(r"[.!?…][\"'”’)\]]*\s+")
+
+
+def _without_format(chunk: str) -> tuple[str, list[int] | None]:
+    """``chunk`` without invisible format characters (a soft hyphen inside "Mari\u00adsol" hides the name
+    from the model), and the position in ``chunk`` of each character kept (None when nothing was dropped)."""
+    if not _HAS_FORMAT.search(chunk):
+        return chunk, None
+    kept = [k for k, ch in enumerate(chunk) if ch not in FORMAT_CHARS]
+    return "".join(chunk[k] for k in kept), kept
 
 
 def _not_needed(model_name: str) -> list[str]:
@@ -185,21 +196,22 @@ class EntityExtractor:
         Raises ``TypeError`` if an item is not a ``str``. Any string is accepted, including empty ones, lone
         surrogates, control and format characters.
         """
-        jobs: list[tuple[int, int, str]] = []  # (text index, chunk offset, chunk text)
+        jobs: list[tuple[int, int, str, list[int] | None]] = []  # (text index, chunk offset, chunk text, kept positions)
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] is {type(text).__name__}, not str")
             clean = _SURROGATE.sub("\ufffd", text)
             for s, e in chunk_spans(clean, self.max_length):
                 if clean[s:e].strip():
-                    jobs.append((i, s, clean[s:e]))
+                    jobs.append((i, s, *_without_format(clean[s:e])))
         found: list[list[Mention]] = [[] for _ in texts]
-        for (i, offset, _), doc in zip(jobs, self._pipe([c for _, _, c in jobs])):
+        for (i, offset, _, kept), doc in zip(jobs, self._pipe([c for _, _, c, _ in jobs])):
             text = texts[i]
             for ent in doc.ents:
                 if self.labels is not None and ent.label_ not in self.labels:
                     continue
-                start, end = _trim(text, offset + ent.start_char, offset + ent.end_char)
+                a, b = (ent.start_char, ent.end_char) if kept is None else (kept[ent.start_char], kept[ent.end_char - 1] + 1)
+                start, end = _trim(text, offset + a, offset + b)
                 surface = text[start:end]
                 if not _HAS_WORD.search(surface):
                     continue

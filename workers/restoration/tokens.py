@@ -2,7 +2,9 @@
 
 A token is a run of word characters (letters, digits, underscore) with internal apostrophes
 ("don't", "1000's"), or a single non-space punctuation character. Spaces are not tokens.
-Offsets are Python string indices (code points) into the text, end exclusive.
+Invisible format characters (see ``FORMAT_CHARS``) inside a word do not split it: "men\u00adtioned"
+(with a soft hyphen) is one token whose ``norm`` is "mentioned"; outside words they are skipped like
+spaces. Offsets are Python string indices (code points) into the text, end exclusive.
 """
 
 from __future__ import annotations
@@ -10,13 +12,22 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-# Word: \w runs joined by straight or curly apostrophes; otherwise one non-space character.
-_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]", re.UNICODE)
+#: Invisible format characters that text copied from the web carries inside words: soft hyphen
+#: (U+00AD, HTML ``&shy;``), zero-width space, non-joiner and joiner (U+200B-U+200D), word joiner
+#: (U+2060) and a byte-order mark inside the text (U+FEFF). Matching and scoring ignore them.
+FORMAT_CHARS = "\u00ad\u200b\u200c\u200d\u2060\ufeff"
+_F = f"[{FORMAT_CHARS}]"
+# Word: \w runs joined by straight or curly apostrophes or format characters; otherwise one
+# character that is neither space, word nor format character.
+_TOKEN = re.compile(rf"\w+(?:(?:{_F}*['’]{_F}*|{_F}+)\w+)*|[^\w\s{FORMAT_CHARS}]", re.UNICODE)
+_HAS_FORMAT = re.compile(_F)
+_DROP_FORMAT = dict.fromkeys(map(ord, FORMAT_CHARS))
 
 
 class Token(NamedTuple):
-    """One token: ``text`` as it appears, ``norm`` lower-cased with curly apostrophes straightened,
-    and its character span ``[start, end)`` in the source text."""
+    """One token: ``text`` as it appears (format characters included), ``norm`` lower-cased with
+    curly apostrophes straightened and format characters dropped, and its character span
+    ``[start, end)`` in the source text."""
 
     text: str
     norm: str
@@ -25,8 +36,8 @@ class Token(NamedTuple):
 
 
 def normalise(word: str) -> str:
-    """Lower-case form used for matching and counting ("Don’t" -> "don't")."""
-    return word.lower().replace("’", "'")
+    """Lower-case form used for matching and counting ("Don’t" -> "don't", "Men\u00adtioned" -> "mentioned")."""
+    return word.lower().replace("’", "'").translate(_DROP_FORMAT)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -34,6 +45,11 @@ def tokenize(text: str) -> list[Token]:
     lowered = text.lower().replace("’", "'")
     if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): normalise one by one
         return [Token(m.group(), normalise(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+    if _HAS_FORMAT.search(text):
+        return [
+            Token(m.group(), lowered[m.start() : m.end()].translate(_DROP_FORMAT), m.start(), m.end())
+            for m in _TOKEN.finditer(text)
+        ]
     return [Token(m.group(), lowered[m.start() : m.end()], m.start(), m.end()) for m in _TOKEN.finditer(text)]
 
 
