@@ -297,3 +297,21 @@ def test_help_of_every_command_is_plain(runner):
     assert usage.endswith(" restore [OPTIONS] PATH..."), usage
     result = runner.invoke(app, ["eval", "--quick=yes"])
     assert result.exit_code == 2 and "does not take a value" in result.output
+
+
+@pytest.mark.broker
+def test_ready_waits_for_a_real_worker_and_gives_up_when_none_is_there(broker, kit, start_worker):
+    """`unspun ready` is the bounded wait of README's recipe: it returns 0 once the worker is ready,
+    and exits 1 at its timeout (not forever) when no worker answers, e.g. after it exited."""
+    worker = start_worker(kit.stream_env(broker))
+    proc = kit.run_cli({}, "ready", "--port", str(worker.metrics_port), "--timeout", "150", timeout=180)
+    assert proc.returncode == 0, proc.stderr + worker.log()
+    assert f"the worker on http://127.0.0.1:{worker.metrics_port} is ready" in proc.stderr
+    assert kit.http_get(worker.metrics_port, "/ready")[0] == 200
+    assert worker.stop() == 0
+
+    proc = kit.run_cli({"UNSPUN_METRICS_PORT": str(worker.metrics_port)}, "ready", "--timeout", "2", timeout=30)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"unspun: the worker was not ready within 2 s (nothing answered on http://127.0.0.1:{worker.metrics_port})"
+    )

@@ -1,4 +1,4 @@
-"""The ``unspun`` command: worker, produce, tail, restore, demo, eval.
+"""The ``unspun`` command: worker, ready, produce, tail, restore, demo, eval.
 
 Settings come from the environment (``UNSPUN_*``, ``KAFKA_BROKER``) through
 :class:`workers.settings.Settings`; a few options override them for one run.
@@ -129,6 +129,29 @@ def worker(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@app.command()
+def ready(
+    timeout: float = typer.Option(60.0, min=0, help="Give up after this many seconds."),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Metrics port of the worker; default UNSPUN_METRICS_PORT."),
+) -> None:
+    """Wait until a worker is ready: exit 0 once its /ready answers 200, 1 if it does not within --timeout.
+
+    Polls UNSPUN_METRICS_HOST (127.0.0.1 when it is a wildcard address) every quarter second, so a
+    script can wait for a worker started in the background and stop waiting when it died.
+    """
+    settings = _settings()
+    port = port or settings.metrics_port
+    if not port:
+        raise _fail("UNSPUN_METRICS_PORT is 0 (a free port picked by the worker): pass --port")
+    host = settings.metrics_host if settings.metrics_host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    started = time.monotonic()
+    try:
+        _wait_ready(port, timeout, host=host)
+    except RuntimeError as exc:
+        raise _fail(str(exc), 1) from None
+    typer.echo(f"unspun: the worker on http://{host}:{port} is ready ({time.monotonic() - started:.1f} s)", err=True)
 
 
 # -------------------------------------------------------------------------------------- produce
@@ -332,19 +355,25 @@ def _write_html(path: Path, events: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------------------- demo
 
 
-def _wait_ready(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
+def _wait_ready(port: int, timeout_s: float, proc: subprocess.Popen | None = None, host: str = "127.0.0.1") -> None:
+    """Poll ``http://host:port/ready`` until it answers 200 (return), ``timeout_s`` seconds pass or
+    ``proc`` exits (``RuntimeError`` saying which, and what the last poll saw)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
+    seen = f"nothing answered on http://{host}:{port}"
+    while True:
+        if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"the worker exited early with code {proc.returncode}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"http://{host}:{port}/ready", timeout=max(0.1, min(2.0, deadline - time.monotonic()))) as resp:  # noqa: S310
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            seen = f"http://{host}:{port}/ready answered {exc.code}: {exc.read().decode(errors='replace').strip()[:300]}"
         except (urllib.error.URLError, OSError):
             pass
+        if time.monotonic() + 0.25 > deadline:
+            raise RuntimeError(f"the worker was not ready within {timeout_s:g} s ({seen})")
         time.sleep(0.25)
-    raise RuntimeError(f"the worker was not ready within {timeout_s:.0f} s")
 
 
 def _demo_messages() -> list[tuple[bytes | None, bytes]]:
@@ -478,7 +507,7 @@ def demo(
         console.print(f"[bold]worker[/] pid {worker_proc.pid}, metrics on http://127.0.0.1:{metrics_port}/metrics")
         with console.status("loading models and joining the consumer group..."):
             try:
-                _wait_ready(metrics_port, worker_proc, max(10.0, timeout - (time.monotonic() - started)))
+                _wait_ready(metrics_port, max(10.0, timeout - (time.monotonic() - started)), worker_proc)
             except RuntimeError as exc:
                 console.print(f"[red]{exc}[/]; worker log: {log_path}")
                 raise typer.Exit(1) from None
