@@ -607,6 +607,53 @@ def evaluate(
         raise _fail(f"missing corpus: {exc}") from None
 
 
+# ---------------------------------------------------------------------------------------- table
+
+table_app = typer.Typer(no_args_is_help=True, help="Spinner tables.")
+app.add_typer(table_app, name="table")
+
+
+@table_app.command("export")
+def table_export(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (a .tsv file for UNSPUN_EXTRA_TABLES); default standard output."),
+    min_articles: Optional[int] = typer.Option(None, help="Distinct articles a pair needs; default UNSPUN_LEARN_MIN_ARTICLES."),
+    timeout: float = typer.Option(5.0, help="Stop reading after S seconds without a record."),
+    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+) -> None:
+    """Write the substitutions learned from linked copies (UNSPUN_LEARNED_TOPIC) in spinner-table
+    format v1: one line per original, its learned spun forms, pos X."""
+    from workers.linking.learn import PairCounter, table_lines  # noqa: PLC0415
+    from workers.stream.kafka import iter_messages  # noqa: PLC0415
+
+    settings = _settings(broker=broker, learn_min_articles=min_articles)
+    _need_broker(settings)
+    counter = PairCounter(settings.learn_min_articles)
+
+    async def _run() -> int:
+        n = 0
+        async for record in iter_messages(settings, settings.learned_topic, from_beginning=True, idle_timeout_s=timeout):
+            o = orjson.loads(record.value)
+            counter.add(o["spun"], o["original"], o["article"])
+            n += 1
+        return n
+
+    try:
+        observed = asyncio.run(_run())
+    except Exception as exc:  # noqa: BLE001
+        raise _fail(f"could not read {settings.learned_topic}: {type(exc).__name__}: {exc}", 1) from None
+    lines = [
+        f"# Learned by unspun from {observed} observations on {settings.learned_topic}: "
+        f"{len(counter.learned)} pairs seen in at least {counter.min_articles} linked articles.",
+        *table_lines(counter.entries()),
+    ]
+    text = "\n".join(lines) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"unspun: wrote {len(counter.learned)} learned pairs to {out}", err=True)
+
+
 def main() -> None:
     """Entry point for ``python -m workers.cli``."""
     app()

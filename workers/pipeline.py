@@ -65,6 +65,7 @@ class Enricher:
             # Chunks of at most 100,000 characters bound NER memory on very long articles.
             extractor = EntityExtractor(self.settings.spacy_model, batch_size=self.settings.batch_size, max_length=100_000)
         self.restorer = restorer
+        self._base_table = None  # the restorer's table before any family update (see update_family)
         self.extractor = extractor
         names = {"table": "spinner_table", "model": "ngram_model", "threshold": "restore_threshold"}
         self.versions = {"unspun": __version__, "spacy_model": str(extractor.version), "spinner_table": "unknown"}
@@ -75,10 +76,52 @@ class Enricher:
         self.extractor.extract_many(["Warm-up sentence about Portland."])
         self.ready = True
 
+    def update_family(self, name: str, entries: list) -> int:
+        """Give the restorer's spinner family ``name`` these table entries (``workers.restoration.table.Entry``),
+        replacing what it had; articles restored afterwards use them. Returns the number of entries."""
+        from workers.linking.learn import merged_table  # noqa: PLC0415
+
+        update = getattr(self.restorer, "update_family", None)
+        if update is not None:
+            update(name, entries)
+            return len(entries)
+        from workers.restoration import Restorer  # noqa: PLC0415
+
+        if self._base_table is None:
+            self._base_table = self.restorer.table
+        r = self.restorer
+        self.restorer = Restorer(table=merged_table(self._base_table, entries), model=r.model, threshold=r.threshold, calibration=r.cal)
+        return len(entries)
+
+    def _restore_joined(self, joined: str, article: dict[str, Any]) -> Restoration:
+        """The restoration of "title + gap + text"; for an article the stream linked to an earlier one
+        (``article["_link"]``, see ``workers.stream.linking``), restoration from that article when it is
+        the source, and the link itself recorded on the article for the event."""
+        link = article.get("_link")
+        if not link:
+            return self.restorer.restore(joined)
+        from workers.linking.align import align, copy_evidence, source_edits, unaligned_edits  # noqa: PLC0415
+        from workers.linking.learn import observations  # noqa: PLC0415
+
+        other = f"{link['title']}{_TITLE_GAP}{link['text']}" if link.get("title") else link["text"]
+        alignment = align(joined, other)
+        if copy_evidence(alignment, self.restorer.model.count) >= 0:  # this article is the spun copy
+            fallback = unaligned_edits(joined, alignment, lambda t: self.restorer.restore(t).edits)
+            edits = source_edits(alignment, fallback, self.restorer.threshold)
+            article["_copy_of"] = {"id": link["id"], "similarity": round(link["similarity"], 4), "method": link["method"]}
+            article["_learned"] = [o._asdict() for o in observations(alignment.substitutions, article["id"])]
+            spin = 1.0 if alignment.substitutions else 0.0
+            return Restoration(apply_edits(joined, edits), edits, spin)
+        # The earlier article is the spun copy of this one.
+        back = align(other, joined)
+        article["_links"] = [{"copy": link["id"], "source": article["id"], "similarity": round(link["similarity"], 4), "method": link["method"]}]
+        article["_learned"] = [o._asdict() for o in observations(back.substitutions, link["id"])]
+        return self.restorer.restore(joined)
+
     def _restore(self, article: dict[str, Any]) -> tuple[Restoration, list[Edit], list[Edit], str, str]:
         title = article.get("title") or ""
         joined = f"{title}{_TITLE_GAP}{article['text']}" if title else article["text"]
-        result = self.restorer.restore(joined)
+        result = self._restore_joined(joined, article)
         if not title:
             return result, [], list(result.edits), "", result.text
         title_edits, text_edits = _split_edits(result.edits, len(title))
@@ -153,6 +196,8 @@ class Enricher:
             "versions": self.versions,
             "meta": article.get("meta") or {},
             "html_stripped": bool(article.get("html_stripped")),
+            **({"copy_of": article["_copy_of"]} if article.get("_copy_of") else {}),
+            **{k: article[k] for k in ("_links", "_learned") if k in article},
             "_received": received,
             "_edits": text_edits,
         }

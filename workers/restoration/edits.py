@@ -11,7 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-EditKind = Literal["word", "phrase", "grammar", "name", "number", "spintax", "thesaurus"]
+EditKind = Literal["word", "phrase", "grammar", "name", "number", "spintax", "thesaurus", "source", "learned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,8 @@ class Edit:
     ``start``/``end``: character offsets into the received text (end exclusive);
     ``original``: the received (spun) span, equal to ``text[start:end]``;
     ``restored``: what replaces it; ``confidence``: probability in [0, 1] that the edit is right;
-    ``kind``: which part of the spinner table (or fallback) proposed it.
+    ``kind``: which part of the spinner table (or fallback) proposed it; ``source`` when taken from the
+    article this one is a spun copy of, ``learned`` from the substitutions learned from such pairs.
     """
 
     start: int

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from workers.articles import Rejected, decode_article
@@ -54,10 +54,12 @@ class InMessage:
 
 @dataclass
 class Produced:
-    """An :class:`Output` paired with the input it answers."""
+    """An :class:`Output` paired with the input it answers, and the linking records its event adds
+    (``extras``, see ``workers.stream.linking``; empty with linking off)."""
 
     message: InMessage
     output: Output
+    extras: list = field(default_factory=list)
 
 
 def _rejected_output(
@@ -117,6 +119,7 @@ def process_batch(
     decode: Callable[[bytes | None, Settings], dict[str, Any]] = decode_article,
     max_message_bytes: int = 1_000_000,
     received_at: float | None = None,
+    linker: Any = None,
 ) -> list[Produced]:
     """Turn a batch of consumed messages into exactly one output each, in input order.
 
@@ -135,6 +138,8 @@ def process_batch(
             and ``versions`` (dict of version strings).
         settings: worker settings (passed to ``decode``).
         received_at: when the batch was taken from the stream, seconds since the epoch.
+        linker: a ``workers.stream.linking.Linker`` (linking on) or None: links the decoded articles
+            to earlier ones before enrichment and gives each event its linking records.
 
     Returns:
         One :class:`Produced` per message, same order.
@@ -165,6 +170,16 @@ def process_batch(
             decode_ms.append((time.perf_counter() - t0) * 1000)
         metrics.STAGE_DURATION.labels(stage="decode").observe(time.perf_counter() - t0)
 
+    fingerprints: list[Any] = []
+    extras: dict[int, list[Any]] = {}
+    if articles and linker is not None:
+        try:
+            fingerprints = linker.link_batch(articles)
+        except Exception:  # noqa: BLE001 - linking is an extra; the articles are still enriched
+            log.exception("linking failed for a batch of %d articles; enriching them unlinked", len(articles))
+            for article in articles:
+                article.pop("_link", None)
+            fingerprints = []
     if articles:
         try:
             results = list(enricher.enrich_many(articles, received_at=[received] * len(articles)))
@@ -190,8 +205,12 @@ def process_batch(
                 )
             else:
                 result.setdefault("latency_ms", {})["decode"] = round(decode_ms[j], 3)
+                if fingerprints:
+                    extras[index] = linker.extras(result, fingerprints[j])
                 outputs[index] = _encode_or_dead_letter(message, result, versions, max_message_bytes)
-    return [Produced(m, o) for m, o in zip(messages, outputs)]  # type: ignore[arg-type]
+                if outputs[index].kind != "event":  # type: ignore[union-attr]
+                    extras.pop(index, None)
+    return [Produced(m, o, extras.get(i, [])) for i, (m, o) in enumerate(zip(messages, outputs))]  # type: ignore[arg-type]
 
 
 def _from_event(event: Any) -> InMessage:
@@ -233,12 +252,16 @@ async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> No
     timeout_s = state.settings.producer_request_timeout_s
     deadline = time.monotonic() + timeout_s
     pending = []
+    extras = []  # (linking record, its position in pending)
 
     async def enqueue() -> None:
         for item in produced:
             out = item.output
             topic = state.enriched_topic if out.kind == "event" else state.dlq_topic
             pending.append(await topic.send(key=out.key, value=out.value))
+            for extra in item.extras:
+                extras.append((extra, len(pending)))
+                pending.append(await state.linking_topics[extra.topic].send(key=extra.key, value=extra.value))
 
     try:
         await asyncio.wait_for(enqueue(), timeout_s)
@@ -262,6 +285,9 @@ async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> No
             f"{len(not_done)} of {len(pending)} outputs not acknowledged within {timeout_s:g} s "
             "(UNSPUN_PRODUCER_REQUEST_TIMEOUT_S)"
         )
+    for extra, position in extras:  # acknowledged: index the fingerprints this worker sent
+        metadata = pending[position].result()
+        state.linker.sent(extra, metadata.partition, metadata.offset)
     sent_at = time.time()
     per_message = (time.perf_counter() - started) / max(1, len(produced))
     for item in produced:
@@ -315,6 +341,8 @@ async def handle_batch(state: "WorkerState", messages: list[InMessage]) -> None:
         metrics.CONSUMED.labels(topic=message.topic).inc()
     metrics.BATCH_SIZE.observe(len(messages))
     enricher = await state.wait_enricher()
+    if state.linker is not None:
+        await state.linker.wait_caught_up()
     loop = asyncio.get_running_loop()
     produced = await loop.run_in_executor(
         state.executor,
@@ -324,6 +352,7 @@ async def handle_batch(state: "WorkerState", messages: list[InMessage]) -> None:
             state.settings,
             max_message_bytes=state.max_message_bytes,
             received_at=received,
+            linker=state.linker,
         ),
     )
     await send_with_retries(state, produced, attempts=state.settings.send_attempts)

@@ -89,6 +89,9 @@ class WorkerState:
         self.input_topic: Any = None
         self.enriched_topic: Any = None
         self.dlq_topic: Any = None
+        #: The linking service (``workers.stream.linking.Linker``) and its topics by role, when UNSPUN_LINKING is on.
+        self.linker: Any = None
+        self.linking_topics: dict[str, Any] = {}
         self.processed: dict[tuple[str, int], int] = {}
         self.fetch_max_wait_ms = settings.fetch_max_wait_ms
         self._fetch_tuned = False
@@ -310,6 +313,16 @@ def create_app(
         settings.enriched_topic, partitions=settings.partitions, key_type=bytes, value_type=bytes
     )
     state.dlq_topic = app.topic(settings.dlq_topic, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+    if settings.linking:
+        from workers.stream.linking import Linker  # noqa: PLC0415
+
+        state.linker = Linker(settings)
+        state.linking_topics = {
+            role: app.topic(name, partitions=settings.partitions, key_type=bytes, value_type=bytes)
+            for role, name in (
+                ("fingerprints", settings.fingerprints_topic), ("links", settings.links_topic), ("learned", settings.learned_topic)
+            )
+        }
     metrics.init_labels([settings.input_topic])
     metrics.WORKER_READY.set(0)
 
@@ -327,10 +340,28 @@ def create_app(
         state.update_lag()
         metrics.WORKER_READY.set(1 if state.ready() else 0)
 
+    if state.linker is not None:
+        from workers.linking.learn import LEARNED_FAMILY  # noqa: PLC0415
+
+        learned_in_use = {"version": 0}
+
+        @app.timer(interval=1.0)
+        async def apply_learned() -> None:
+            # Hand newly learned pairs to the restorer between batches (same single processing thread).
+            linker, version = state.linker, state.linker.learned_version
+            if version == learned_in_use["version"] or not state.models_ready:
+                return
+            entries = linker.learned_entries()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(state.executor, state.enricher.update_family, LEARNED_FAMILY, entries)
+            learned_in_use["version"] = version
+            metrics.LEARNED_IN_USE.set(sum(len(e.substitutes) for e in entries))
+            log.info("the restorer uses %d learned substitutions", sum(len(e.substitutes) for e in entries))
+
     app.unspun = state  # type: ignore[attr-defined]
     loader = ModelLoader(state)
     state.supervisor = loader  # crashing a worker service stops the worker with its error
-    app.unspun_services = [HttpServer(state), loader]  # type: ignore[attr-defined]
+    app.unspun_services = [HttpServer(state), loader, *([state.linker] if state.linker else [])]  # type: ignore[attr-defined]
     return app
 
 

@@ -214,6 +214,9 @@ def _child_main(
             return
         if request is None:
             return
+        if isinstance(request, dict):  # {"family": name, "entries": [...]}: see IsolatedEnricher.update_family
+            conn.send(("family", enricher.update_family(request["family"], request["entries"])))
+            continue
         articles, received_at = request
 
         def progress(stage: str, index: int, _articles: Sequence[dict[str, Any]] = articles) -> None:
@@ -314,10 +317,22 @@ class IsolatedEnricher:
         self.restarts = 0
         self.recycles = 0
         self.vocab_sizes: dict[str, int] = {}
+        self._families: dict[str, list[Any]] = {}
         self._child: _Child | None = _Child(settings)
         self._child.wait_ready(load_timeout_s)
         self.versions = dict(self._child.versions or {})
         self.ready = True
+
+    def update_family(self, name: str, entries: list[Any]) -> int:
+        """Give the child's restorer the spinner family ``name`` (``Enricher.update_family``); a
+        replacement child gets it too. Call between batches. Returns the number of entries."""
+        self._families[name] = list(entries)
+        return self._send_family(self._ensure_child(), name)
+
+    def _send_family(self, child: _Child, name: str) -> int:
+        child.conn.send({"family": name, "entries": self._families[name]})
+        reply = child.conn.recv()
+        return int(reply[1])
 
     @property
     def pid(self) -> int | None:
@@ -337,6 +352,8 @@ class IsolatedEnricher:
         child = self._child
         if child.versions is None:
             child.wait_ready(self.load_timeout_s)
+            for name in self._families:
+                self._send_family(child, name)
             log.info("enrichment process restarted (pid %d) in %.1f s", child.process.pid, time.perf_counter() - child.started)
         return child
 

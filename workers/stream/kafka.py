@@ -90,7 +90,8 @@ def client_kwargs(settings: Settings, broker: str | None = None) -> dict[str, An
 
 
 async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s: float = 30.0) -> list[str]:
-    """Create the input, enriched and dead-letter topics when missing.
+    """Create the input, enriched and dead-letter topics when missing (and, with linking on, the
+    fingerprints topic with the window as retention, the links topic and the compacted learned topic).
 
     Partition count and replication factor come from ``settings``. Existing topics are left as
     they are. Returns the names that were created. Raises aiokafka errors when the broker
@@ -100,6 +101,11 @@ async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s
     from aiokafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
 
     wanted = [settings.input_topic, settings.enriched_topic, settings.dlq_topic]
+    configs: dict[str, dict[str, str]] = {}
+    if settings.linking:
+        wanted += [settings.fingerprints_topic, settings.links_topic, settings.learned_topic]
+        configs[settings.fingerprints_topic] = {"retention.ms": str(int(settings.linking_window_s * 1000))}
+        configs[settings.learned_topic] = {"cleanup.policy": "compact"}
     admin = AIOKafkaAdminClient(request_timeout_ms=int(timeout_s * 1000), **client_kwargs(settings, broker))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
@@ -108,7 +114,7 @@ async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(t, settings.partitions, settings.replication_factor) for t in missing]
+                    [NewTopic(t, settings.partitions, settings.replication_factor, topic_configs=configs.get(t)) for t in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another process created them meanwhile

@@ -18,6 +18,14 @@ unspun_spin_score                          histogram  spin score per enriched ar
 unspun_consumer_lag{topic,partition}       gauge      messages between highwater and position
 unspun_worker_ready                        gauge      1 when /ready answers 200, else 0
 unspun_batch_size                          histogram  messages per processed batch
+unspun_restorations_total{kind}            counter    edits applied, by kind (``source``, ``learned``,
+                                                      table parts...)
+unspun_links_total{order}                  counter    copies linked to their source:
+                                                      ``copy_after_source`` (``copy_of`` in the
+                                                      event), ``source_after_copy`` (links topic)
+unspun_link_index_articles                 gauge      articles in this worker's link index
+unspun_learned_pairs                       gauge      substitutions seen in enough linked articles
+unspun_learned_pairs_in_use                gauge      of those, in the restorer's ``learned`` family
 =========================================  =========  ==========================================
 
 ``process_*`` and ``python_*`` collectors of prometheus_client are registered by default.
@@ -42,6 +50,11 @@ __all__ = [
     "EDITS",
     "EDITS_PER_ARTICLE",
     "EMITTED",
+    "LEARNED_IN_USE",
+    "LEARNED_PAIRS",
+    "LINKS",
+    "LINK_INDEX_ARTICLES",
+    "RESTORATIONS",
     "END_TO_END",
     "SPIN_SCORE",
     "STAGES",
@@ -103,6 +116,12 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 
+RESTORATIONS = Counter("unspun_restorations_total", "Edits applied to article texts, by kind.", ["kind"])
+LINKS = Counter("unspun_links_total", "Spun copies linked to their source, by which came first.", ["order"])
+LINK_INDEX_ARTICLES = Gauge("unspun_link_index_articles", "Articles in this worker's link index.")
+LEARNED_PAIRS = Gauge("unspun_learned_pairs", "Substitutions seen in at least UNSPUN_LEARN_MIN_ARTICLES linked articles.")
+LEARNED_IN_USE = Gauge("unspun_learned_pairs_in_use", "Learned substitutions in the restorer's learned family.")
+
 
 def init_labels(topics: Iterable[str]) -> None:
     """Create every known label combination at zero so queries return data before the first event.
@@ -116,6 +135,8 @@ def init_labels(topics: Iterable[str]) -> None:
         DEAD_LETTERS.labels(kind=kind)
     for stage in STAGES:
         STAGE_DURATION.labels(stage=stage)
+    for order in ("copy_after_source", "source_after_copy"):
+        LINKS.labels(order=order)
 
 
 def observe_event(event: Mapping[str, Any]) -> None:
@@ -132,6 +153,10 @@ def observe_event(event: Mapping[str, Any]) -> None:
             STAGE_DURATION.labels(stage=stage).observe(value / 1000.0)
     n_edits = len(event.get("edits") or ()) + len(event.get("title_edits") or ())
     EDITS.inc(n_edits)
+    for edit in [*(event.get("edits") or ()), *(event.get("title_edits") or ())]:
+        RESTORATIONS.labels(kind=str(edit.get("kind"))).inc()
+    if event.get("copy_of"):
+        LINKS.labels(order="copy_after_source").inc()
     EDITS_PER_ARTICLE.observe(n_edits)
     score = event.get("spin_score")
     if isinstance(score, (int, float)):
