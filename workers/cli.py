@@ -1,4 +1,4 @@
-"""The ``unspun`` command: worker, ready, produce, tail, restore, demo, eval.
+"""The ``unspun`` command: worker, ready, produce, tail, restore, demo, eval, table.
 
 Settings come from the environment (``UNSPUN_*``, ``KAFKA_BROKER``) through
 :class:`workers.settings.Settings`; a few options override them for one run.
@@ -81,6 +81,21 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _check_dictionaries(settings: Settings) -> None:
+    """Stop with exit code 2 and one line naming file and line when a dictionary listed in
+    UNSPUN_EXTRA_TABLES is unusable; usable ones are compiled into the cache for the restorer."""
+    if not settings.extra_tables:
+        return
+    from workers.restoration.dictionaries import DictionaryError, check_dictionary, dictionary_files  # noqa: PLC0415
+    from workers.restoration.table import split_paths  # noqa: PLC0415
+
+    try:
+        for path in dictionary_files(split_paths(settings.extra_tables)):
+            check_dictionary(path, settings.cache_dir or None)
+    except DictionaryError as exc:
+        raise _fail(f"UNSPUN_EXTRA_TABLES: {exc}") from None
+
+
 def _need_broker(settings: Settings) -> None:
     if not settings.broker:
         raise _fail(
@@ -109,6 +124,7 @@ def worker(
     from workers.stream.broker import BrokerError, EmbeddedBroker  # noqa: PLC0415
 
     settings = _settings(broker=broker, metrics_port=metrics_port)
+    _check_dictionaries(settings)
     embedded: EmbeddedBroker | None = None
     try:
         if not settings.broker:
@@ -282,6 +298,7 @@ def restore(
     from workers.pipeline import Enricher  # noqa: PLC0415
 
     settings = _settings()
+    _check_dictionaries(settings)
     raw = _read_or_fail(paths)
     articles, failed = [], 0
     for article in raw:
@@ -474,6 +491,7 @@ def demo(
     if not messages:
         raise _fail(f"no sample articles in {SAMPLES_DIR}")
     base = _settings()
+    _check_dictionaries(base)
     started = time.monotonic()
     try:
         broker = EmbeddedBroker(port=base.embedded_broker_port).start()
@@ -609,7 +627,7 @@ def evaluate(
 
 # ---------------------------------------------------------------------------------------- table
 
-table_app = typer.Typer(no_args_is_help=True, help="Spinner tables.")
+table_app = typer.Typer(no_args_is_help=True, help="Spinner tables: export learned substitutions, check a dictionary of your own.")
 app.add_typer(table_app, name="table")
 
 
@@ -652,6 +670,43 @@ def table_export(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"unspun: wrote {len(counter.learned)} learned pairs to {out}", err=True)
+
+
+@table_app.command("check")
+def table_check(
+    path: Path = typer.Argument(..., help="A dictionary file: table v1, synonym groups, word lists or spintax."),
+    show: int = typer.Option(10, "--show", help="How many skipped lines to print."),
+) -> None:
+    """Report what a spinner dictionary yields: detected format and encoding, entries, substitutes,
+    forms after inflection, parts of speech, skipped lines with reasons. Exit 0 when usable, 2
+    (with the file and line) when it would stop the worker."""
+    from collections import Counter  # noqa: PLC0415
+
+    from workers.restoration.dictionaries import DictionaryError, compile_dictionary, read_dictionary  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        d = read_dictionary(path)
+        compiled = compile_dictionary(path, settings.cache_dir or None)
+    except DictionaryError as exc:
+        raise _fail(str(exc)) from None
+    items = [i for e in d.entries for i in (e.original, *e.substitutes)]
+    pos = Counter(e.pos for e in d.entries)
+    kinds = Counter(e.kind for e in d.entries)
+    pairs = sum(len(v) for v in compiled.forward.values())
+    typer.echo(f"{path}: usable")
+    typer.echo(f"format: {d.format}, encoding: {d.encoding}, lines: {d.lines:,}")
+    typer.echo(f"groups: {d.groups:,}, entries: {len(d.entries):,} ({kinds['word']:,} word, {kinds['phrase']:,} phrase heads)")
+    typer.echo(f"substitutes: {sum(len(e.substitutes) for e in d.entries):,}, multiword items: {sum(' ' in i for i in items):,}")
+    typer.echo(f"forms after inflection: {len(compiled.reverse):,} spun forms, {pairs:,} original -> substitute pairs")
+    typer.echo("part of speech: " + ", ".join(f"{p} {pos[p]:,}" for p in ("VERB", "NOUN", "ADJ", "X")))
+    typer.echo(f"skipped lines: {d.skipped:,} ({d.malformed:,} malformed, {d.skipped - d.malformed:,} duplicate)")
+    if d.problems:
+        typer.echo(f"problems (skipped lines, left-out items; first {min(show, len(d.problems))} of {len(d.problems):,}):")
+    for problem in d.problems[:show]:
+        typer.echo(f"  {problem}")
+    if len(d.problems) > show:
+        typer.echo(f"  ... {len(d.problems) - show:,} more")
 
 
 def main() -> None:

@@ -80,8 +80,8 @@ class Settings(BaseSettings):
     )
     html_policy: Literal["strip", "reject"] = "strip"
     non_english_policy: Literal["pass", "reject"] = "pass"
-    extra_tables: str = Field("", description="Spinner table files or folders of your own, added to the shipped table (os.pathsep- or comma-separated).")
-    cache_dir: str = Field("", description="Where the compiled spinner table is cached; empty uses ~/.cache/unspun.")
+    extra_tables: str = Field("", description="Spinner dictionaries of your own (files, or folders of them; os.pathsep- or comma-separated), any format of workers/restoration/dictionaries.py, added to the shipped table; a bad one stops start-up.")
+    cache_dir: str = Field("", description="Where compiled spinner tables and dictionaries are cached; empty uses ~/.cache/unspun.")
     restore_threshold: float = Field(0.5, ge=0, le=1, description="Edits with lower confidence are not applied.")
     # Linking spun copies to their sources (workers/linking, workers/stream/linking.py)
     linking: bool = Field(False, description="Link spun copies to earlier articles, restore them from their source and learn the spinner's substitutions.")
