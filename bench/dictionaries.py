@@ -2,11 +2,15 @@
 
 Builds a 15,000-group synonym-group file (``head|syn|syn``) at run time from the LibreOffice English
 thesaurus in Debian's ``mythes-en-us`` (``/usr/share/mythes/th_en_US_v2.dat``, MPL-2.0; nothing of it
-is kept), then measures in fresh child processes, one core:
+is kept): the 15,000 single-word heads most frequent in the n-gram model, each with its synonyms of
+every meaning (``workers.evaluation.groups.mythes_groups``, the evaluation's thesaurus spinner). Then
+measures in fresh child processes, one core:
 
 - compile: parse + inflect + index + write the cache (``compile_dictionary`` on an empty cache dir);
 - load: ``compile_dictionary`` again, from the cache;
+- merged: the shipped table plus the dictionary, as ``UNSPUN_EXTRA_TABLES`` loads it, from the caches;
 - baseline: the shipped table loaded from its cache in the same run (``table.load_table``);
+- wall and CPU seconds (wall time moves with other load on the machine; CPU time much less);
 - resident memory (RSS) before and after each load, and the number of forms (reverse-index keys).
 
 Usage: ``python bench/dictionaries.py [--groups 15000] [--thesaurus PATH]``.
@@ -21,32 +25,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-THESAURUS = Path("/usr/share/mythes/th_en_US_v2.dat")
+from workers.evaluation.groups import MYTHES, mythes_groups, write_groups
+from workers.restoration.ngram import default_model
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def thesaurus_groups(path: Path, n: int) -> list[str]:
-    """``n`` group lines from a MyThes thesaurus: each single-word lower-case head word with the
-    plain synonyms of its first sense (no "(generic term)" and the like), at most 4, evenly spread
-    over the alphabet."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[1:]
-    groups: list[str] = []
-    i = 0
-    while i < len(lines):
-        head, _, count = lines[i].partition("|")
-        senses = lines[i + 1 : i + 1 + int(count or 0)]
-        i += 1 + len(senses)
-        if not (head.isalpha() and head.islower()) or not senses:
-            continue
-        syns = [s for s in senses[0].split("|")[1:] if "(" not in s and s.lower() != head]
-        if syns:
-            groups.append("|".join([head, *syns[:4]]))
-    step = max(1, len(groups) // n)
-    return groups[::step][:n]
-
-
 _CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) // 1024 for l in f if l.startswith("VmRSS"))
@@ -54,10 +40,13 @@ from workers.restoration import table
 from workers.restoration.dictionaries import compile_dictionary
 what, path, cache = sys.argv[1:4]
 before = rss()
-t0 = time.perf_counter()
-t = compile_dictionary(path, cache) if what == "dict" else table.load_table(cache_dir=cache)
-dt = time.perf_counter() - t0
-print(json.dumps({"s": dt, "rss_before": before, "rss_after": rss(), "forms": len(t.reverse), "entries": len(t.entries)}))
+t0, c0 = time.perf_counter(), time.process_time()
+if what == "dictionary":
+    t = compile_dictionary(path, cache)
+else:
+    t = table.load_table(extra=[path] if what == "merged" else [], cache_dir=cache)
+dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"s": dt, "cpu": cpu, "rss_before": before, "rss_after": rss(), "forms": len(t.reverse), "entries": len(t.entries)}))
 """
 
 
@@ -69,33 +58,32 @@ def _run(what: str, path: str, cache: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--groups", type=int, default=15_000)
-    ap.add_argument("--thesaurus", type=Path, default=THESAURUS)
+    ap.add_argument("--thesaurus", type=Path, default=MYTHES)
     args = ap.parse_args()
     if not args.thesaurus.is_file():
         sys.exit(f"{args.thesaurus} not found: install Debian's mythes-en-us (apt-get install -y mythes-en-us)")
     with tempfile.TemporaryDirectory() as tmp:
-        groups = thesaurus_groups(args.thesaurus, args.groups)
-        path = Path(tmp) / "groups.txt"
-        path.write_text("\n".join(groups) + "\n", encoding="utf-8")
+        groups = mythes_groups(default_model(), args.groups, args.thesaurus)
+        path = str(write_groups(groups, Path(tmp) / "groups.txt"))
         cache = str(Path(tmp) / "cache")
-        base_cold = _run("shipped", "", cache)
-        base = _run("shipped", "", cache)
-        cold = _run("dict", str(path), cache)
-        warm = _run("dict", str(path), cache)
-    size = path.stat().st_size if path.exists() else 0
-    print(f"dictionary: {len(groups):,} groups from {args.thesaurus.name}, {cold['entries']:,} entries")
-    print(f"{'':34}{'time s':>8}{'RSS before MB':>15}{'RSS after MB':>14}{'forms':>9}")
-    for label, r in (
-        ("shipped table, compile", base_cold),
-        ("shipped table, from cache (base)", base),
-        ("dictionary, compile", cold),
-        ("dictionary, from cache", warm),
-    ):
-        print(f"{label:34}{r['s']:8.2f}{r['rss_before']:15}{r['rss_after']:14}{r['forms']:9,}")
-    print(f"dictionary from cache / shipped table from cache: {warm['s'] / base['s']:.1f}x time, "
-          f"{(warm['rss_after'] - warm['rss_before']) / max(1, base['rss_after'] - base['rss_before']):.1f}x memory; "
-          f"compile / cache load: {cold['s'] / warm['s']:.0f}x")
-    del size
+        rows = [
+            ("shipped table, compile", _run("shipped", path, cache)),
+            ("shipped table, from cache (base)", _run("shipped", path, cache)),
+            ("dictionary, compile", _run("dictionary", path, cache)),
+            ("dictionary, from cache", _run("dictionary", path, cache)),
+            ("shipped + dictionary merged, cache", _run("merged", path, cache)),
+        ]
+    r = dict(rows)
+    print(f"dictionary: {len(groups):,} groups from {args.thesaurus.name}, {r['dictionary, compile']['entries']:,} entries")
+    print(f"{'':36}{'wall s':>8}{'CPU s':>8}{'RSS before MB':>15}{'RSS after MB':>14}{'forms':>9}")
+    for label, x in rows:
+        print(f"{label:36}{x['s']:8.2f}{x['cpu']:8.2f}{x['rss_before']:15}{x['rss_after']:14}{x['forms']:9,}")
+    base, cold, warm = r["shipped table, from cache (base)"], r["dictionary, compile"], r["dictionary, from cache"]
+    grow = lambda x: x["rss_after"] - x["rss_before"]  # noqa: E731
+    print(
+        f"dictionary from cache vs shipped table from cache: {warm['cpu'] / base['cpu']:.1f}x CPU time, "
+        f"{grow(warm) / max(1, grow(base)):.1f}x memory; compile / cache load: {cold['cpu'] / warm['cpu']:.0f}x CPU time"
+    )
 
 
 if __name__ == "__main__":

@@ -289,6 +289,8 @@ def restore(
     exit code is 1. With --html PATH the events are also written as a page that marks each
     edit and entity. With --out a JSON-lines archive is streamed instead.
     """
+    settings = _settings()
+    _check_dictionaries(settings)
     if out is not None:
         _backfill(paths, html, out, dead_letters, jobs, resume)
         return
@@ -297,8 +299,6 @@ def restore(
     from workers.articles import Rejected, normalise_article  # noqa: PLC0415
     from workers.pipeline import Enricher  # noqa: PLC0415
 
-    settings = _settings()
-    _check_dictionaries(settings)
     raw = _read_or_fail(paths)
     articles, failed = [], 0
     for article in raw:

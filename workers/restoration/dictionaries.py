@@ -136,11 +136,12 @@ def merge_tables(tables: Sequence[SpinnerTable]) -> SpinnerTable:
         return tables[0]
     reverse: dict[tuple[str, ...], list[Candidate]] = {}
     forward: dict[tuple[str, ...], list[Substitute]] = {}
-    for t in tables:
-        for index, part in ((reverse, t.reverse), (forward, t.forward)):
-            for key, items in part.items():
-                have = index.get(key)
-                index[key] = items if have is None else _add(have, items)
+    with tbl.gc_paused():
+        for t in tables:
+            for index, part in ((reverse, t.reverse), (forward, t.forward)):
+                for key, items in part.items():
+                    have = index.get(key)
+                    index[key] = items if have is None else _add(have, items)
     h = hashlib.sha256("+".join(t.version for t in tables).encode())
     return SpinnerTable(
         entries=[e for t in tables for e in t.entries],

@@ -17,10 +17,11 @@ import gc
 import hashlib
 import os
 import pickle
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from workers.restoration.tokens import norms
 
@@ -281,22 +282,28 @@ _CODE_VERSION = "1"  # bump when the expansion rules change, to invalidate compi
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "unspun"
 
 
-def read_cache(path: Path, version: str) -> SpinnerTable | None:
-    """The compiled table cached at ``path`` if it holds ``version``, else None (never raises).
-
-    The garbage collector is paused while unpickling: the many small containers of the indexes
-    would otherwise trigger collections that take most of the load time (0.43 s -> 0.09 s for a
-    15,000-group dictionary).
-    """
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the garbage collector while building or loading indexes: their many small containers
+    would trigger full collections that take most of the time (a 15,000-group dictionary loads in
+    0.09 s instead of 0.43 s). Nothing built there is cyclic garbage."""
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
-        with open(path, "rb") as fh:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def read_cache(path: Path, version: str) -> SpinnerTable | None:
+    """The compiled table cached at ``path`` if it holds ``version``, else None (never raises)."""
+    try:
+        with gc_paused(), open(path, "rb") as fh:
             t = pickle.load(fh)
         return t if isinstance(t, SpinnerTable) and t.version == version else None
     except Exception:
         return None
-    finally:
-        gc.enable()
 
 
 def write_cache(table: SpinnerTable, path: Path) -> None:
