@@ -315,3 +315,35 @@ def test_ready_waits_for_a_real_worker_and_gives_up_when_none_is_there(broker, k
     assert proc.stderr.strip() == (
         f"unspun: the worker was not ready within 2 s (nothing answered on http://127.0.0.1:{worker.metrics_port})"
     )
+
+
+def test_restore_refuses_stdin_that_starts_like_json_but_does_not_parse(runner):
+    """`echo '{"text": "..."' | unspun restore -` used to be restored as plain text, braces and all."""
+    broken = '{"text": "The firm mentioned income rose 14 p.c. last year."\n'
+    result = runner.invoke(app, ["restore", "-"], input=broken)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("unspun: <stdin>: not JSON: unexpected end of data: line "), result.stderr
+    assert "--format text" in result.stderr
+    result = runner.invoke(app, ["restore", "--format", "text", "-"], input=broken)
+    assert result.exit_code == 0, result.output
+    [event] = _lines(result.stdout)
+    assert event["text"] == broken.strip() and "14 percent" in event["restored_text"]
+
+
+def test_restore_reads_json_with_a_byte_order_mark_and_names_bad_files_plainly(runner, tmp_path):
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "bom", "text": "The firm mentioned it."}).encode())
+    result = runner.invoke(app, ["restore", str(bom)])
+    assert result.exit_code == 0, result.output
+    assert [e["id"] for e in _lines(result.stdout)] == ["bom"]
+
+    binary = tmp_path / "photo.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xd8")
+    result = runner.invoke(app, ["restore", str(binary)])
+    assert result.exit_code == 2
+    assert result.stderr == f"unspun: {binary}: not UTF-8 text (byte 0); is it a binary file?\n"
+
+    for name in ("empty.txt", "empty.json", "empty.jsonl"):
+        (tmp_path / name).write_text("\n")
+        result = runner.invoke(app, ["restore", str(tmp_path / name)])
+        assert (result.exit_code, result.stderr) == (2, f"unspun: {tmp_path / name}: empty, no articles\n")

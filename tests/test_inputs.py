@@ -55,10 +55,37 @@ def test_a_single_line_is_text_not_a_title(tmp_path, monkeypatch):
     assert list(read_articles(["-"]))[0]["text"] == "Just one line"
 
 
-def test_an_empty_json_file_is_an_error(tmp_path):
-    (tmp_path / "empty.json").write_text("  \n")
-    with pytest.raises(InputError, match="empty file"):
-        list(read_articles([str(tmp_path / "empty.json")]))
+@pytest.mark.parametrize("name", ["empty.json", "empty.jsonl", "empty.txt", "empty.md"])
+def test_an_empty_file_is_the_same_error_whatever_its_format(tmp_path, name):
+    (tmp_path / name).write_text("  \n")
+    with pytest.raises(InputError, match=f"{name}: empty, no articles"):
+        list(read_articles([str(tmp_path / name)]))
+
+
+def test_stdin_that_starts_like_json_must_parse(monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "The firm mentioned it."\n'))
+    with pytest.raises(InputError, match=r"<stdin>: not JSON: unexpected end of data: line \d+ column \d+.*--format text"):
+        list(read_articles(["-"]))
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "The firm mentioned it."\n'))
+    [article] = read_articles(["-"], fmt="text")
+    assert article["text"] == '{"text": "The firm mentioned it."'
+    monkeypatch.setattr("sys.stdin", io.StringIO("{dollars|bucks} were spent\n"))  # spintax is text
+    assert [a["text"] for a in read_articles(["-"])] == ["{dollars|bucks} were spent"]
+
+
+def test_a_broken_multi_line_json_file_names_where_it_breaks(tmp_path):
+    p = tmp_path / "pretty.json"
+    p.write_text('{\n  "id": "a",\n  "text": "x",\n}\n')
+    with pytest.raises(InputError, match=r"pretty.json: not JSON: trailing comma is not allowed: line 3 column 14"):
+        list(read_articles([str(p)]))
+
+
+def test_byte_order_mark_and_binary_files(tmp_path):
+    (tmp_path / "bom.json").write_bytes(b'\xef\xbb\xbf{"id": "b", "text": "a"}')
+    assert [a["id"] for a in read_articles([str(tmp_path / "bom.json")])] == ["b"]
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(InputError, match=r"image.txt: not UTF-8 text"):
+        list(read_articles([str(tmp_path / "image.txt")]))
 
 
 def test_stdin_text_that_starts_with_a_bracket_is_text(monkeypatch):

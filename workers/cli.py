@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -173,11 +174,26 @@ def ready(
 # -------------------------------------------------------------------------------------- produce
 
 
-def _read_or_fail(paths: Sequence[str]) -> list[dict[str, Any]]:
+class InputFormat(str, Enum):
+    """How ``produce`` and ``restore`` read their inputs (see ``workers.inputs``)."""
+
+    auto = "auto"
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+
+
+FORMAT_OPTION = typer.Option(
+    InputFormat.auto, "--format",
+    help="auto: by suffix, and standard input by its content (JSON when it starts like JSON); or read every input as text, json or jsonl.",
+)
+
+
+def _read_or_fail(paths: Sequence[str], fmt: InputFormat = InputFormat.auto) -> list[dict[str, Any]]:
     from workers.inputs import InputError, read_articles  # noqa: PLC0415
 
     try:
-        return list(read_articles(list(paths)))
+        return list(read_articles(list(paths), fmt.value))
     except InputError as exc:
         raise _fail(str(exc)) from None
 
@@ -197,6 +213,7 @@ def produce(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="Files (.txt, .json, .jsonl) or - for standard input."),
     topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_INPUT_TOPIC."),
     broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+    fmt: InputFormat = FORMAT_OPTION,
 ) -> None:
     """Send articles to the input topic, keyed by article id, and print how many were sent."""
     from workers.stream.kafka import describe_error, ensure_topics, send_messages  # noqa: PLC0415
@@ -204,7 +221,7 @@ def produce(
     settings = _settings(broker=broker)
     _need_broker(settings)
     messages, skipped = [], 0
-    for key, value in _article_messages(_read_or_fail(paths)):
+    for key, value in _article_messages(_read_or_fail(paths, fmt)):
         if len(value) > settings.max_message_bytes:
             skipped += 1
             typer.echo(
@@ -282,6 +299,7 @@ def restore(
     dead_letters: Optional[Path] = typer.Option(None, "--dead-letters", help="With --out: file of dead-letter records [default: OUT's name with .dead-letters.jsonl]."),
     jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="With --out: processes enriching in parallel [default: the number of cores]."),
     resume: bool = typer.Option(False, "--resume", help="With --out: append, skipping input lines already answered in --out or --dead-letters."),
+    fmt: InputFormat = FORMAT_OPTION,
 ) -> None:
     """Restore and enrich articles without a broker; print one enriched event (JSON) per line.
 
@@ -299,7 +317,7 @@ def restore(
     from workers.articles import Rejected, normalise_article  # noqa: PLC0415
     from workers.pipeline import Enricher  # noqa: PLC0415
 
-    raw = _read_or_fail(paths)
+    raw = _read_or_fail(paths, fmt)
     articles, failed = [], 0
     for article in raw:
         try:

@@ -1,13 +1,16 @@
 """Reading articles from files for ``unspun produce`` and ``unspun restore``.
 
 Formats: ``.txt`` (first line is the title and the rest the text; a single line is all text;
-any other suffix is read as text too), ``.json`` (an article
-object or a list of them), ``.jsonl`` (one article object per line), and ``-`` for standard input
-(JSON or JSON lines when it starts with ``{`` or ``[`` and parses as such, otherwise plain text).
+any other suffix is read as text too), ``.json`` (an article object or a list of them), ``.jsonl``
+(one article object per line), and ``-`` for standard input: JSON (or JSON lines) when it starts
+like JSON (``{"``, ``{}``, ``[{``, ``[]``), otherwise plain text, so "[Reuters] The company said..."
+is text. ``fmt`` (``--format``) overrides the choice for every input. Files are UTF-8, with or without
+a byte-order mark.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,13 +19,18 @@ import orjson
 
 from workers.articles import derive_id
 
+#: Values of ``read_articles(fmt=...)``: "auto" decides by suffix (and, for standard input, by content).
+FORMATS = ("auto", "text", "json", "jsonl")
+
+_STARTS_LIKE_JSON = re.compile(r'\s*(?:\{\s*["}]|\[\s*[{\]])')
+
 
 class InputError(Exception):
     """An input file that cannot be read as articles; the message names the file (and line)."""
 
 
 def _from_text(content: str) -> dict[str, Any]:
-    lines = content.lstrip("\ufeff").strip("\n").split("\n", 1)
+    lines = content.strip("\n").split("\n", 1)
     if len(lines) == 1:  # a single line is the text, not a title with nothing under it
         return {"id": derive_id(None, lines[0]), "text": lines[0]}
     title, text = lines[0].strip(), lines[1].strip("\n")
@@ -37,62 +45,70 @@ def _with_id(obj: Any, where: str) -> dict[str, Any]:
     return obj
 
 
-def _from_json_lines(content: str, name: str) -> Iterator[dict[str, Any]]:
+def _from_json_lines(content: str, name: str, hint: str) -> Iterator[dict[str, Any]]:
     for n, line in enumerate(content.splitlines(), 1):
         if line.strip():
             try:
                 yield _with_id(orjson.loads(line), f"{name}:{n}")
             except orjson.JSONDecodeError as e:
-                raise InputError(f"{name}:{n}: not JSON: {e}") from None
+                raise InputError(f"{name}:{n}: not JSON: {e}{hint}") from None
 
 
-def _from_json(content: str, name: str) -> Iterator[dict[str, Any]]:
-    if not content.strip():
-        raise InputError(f"{name}: empty file, no articles")
+def _from_json(content: str, name: str, hint: str) -> Iterator[dict[str, Any]]:
     try:
         data = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        yield from _from_json_lines(content, name)  # several objects: JSON lines after all
+    except orjson.JSONDecodeError as e:
+        first = content.lstrip().split("\n", 1)[0]
+        try:
+            orjson.loads(first)
+        except orjson.JSONDecodeError:  # not JSON lines either: report where the document breaks
+            raise InputError(f"{name}: not JSON: {e}{hint}") from None
+        yield from _from_json_lines(content, name, hint)  # several objects: JSON lines after all
         return
     for i, obj in enumerate(data if isinstance(data, list) else [data]):
         yield _with_id(obj, f"{name}[{i}]" if isinstance(data, list) else name)
 
 
-def _looks_like_json(content: str) -> bool:
-    """Standard input is JSON when it starts with ``{`` or ``[`` and, as a whole or by its first line
-    (JSON lines), parses; "[Reuters] The company said..." is text."""
-    head = content.strip()
-    if not head.startswith(("{", "[")):
-        return False
-    for candidate in (head, head.split("\n", 1)[0]):
-        try:
-            orjson.loads(candidate)
-            return True
-        except orjson.JSONDecodeError:
-            pass
-    return False
+def _read(path: str) -> tuple[str, str]:
+    """(content, name) of a file or of standard input (``-``); raises ``InputError``."""
+    try:
+        if path == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogatepass")
+            name = "<stdin>"
+        else:
+            data, name = Path(path).read_bytes(), path
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig"), name
+    except UnicodeDecodeError as e:
+        raise InputError(f"{name}: not UTF-8 text (byte {e.start}); is it a binary file?") from None
 
 
-def read_articles(paths: list[str]) -> Iterator[dict[str, Any]]:
+def read_articles(paths: list[str], fmt: str = "auto") -> Iterator[dict[str, Any]]:
     """Yield article dicts (``id`` filled in when the input has text) from ``paths``, in order.
 
-    Objects are passed on as they are otherwise: validation happens where they are consumed.
-    Raises ``InputError`` for a missing or unreadable file, undecodable bytes or bad JSON.
+    ``fmt``: one of ``FORMATS``. Objects are passed on as they are otherwise: validation happens
+    where they are consumed. Raises ``InputError`` for a missing or unreadable file, bytes that are
+    not UTF-8, an input with nothing but whitespace (whatever its format), or bad JSON (with the
+    parser's line and column), including standard input that starts like JSON but does not parse.
     """
     for path in paths:
-        if path == "-":
-            content, name = sys.stdin.read(), "<stdin>"
-            suffix = ".json" if _looks_like_json(content) else ".txt"
-        else:
-            p = Path(path)
-            try:
-                content = p.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise InputError(f"{path}: cannot read: {e}") from None
-            name, suffix = path, p.suffix.lower()
-        if suffix == ".jsonl":
-            yield from _from_json_lines(content, name)
-        elif suffix == ".json":
-            yield from _from_json(content, name)
+        content, name = _read(path)
+        if not content.strip():
+            raise InputError(f"{name}: empty, no articles")
+        kind = fmt
+        if kind == "auto":
+            suffix = Path(path).suffix.lower()
+            if path == "-":
+                kind = "json" if _STARTS_LIKE_JSON.match(content) else "text"
+            else:
+                kind = {".json": "json", ".jsonl": "jsonl"}.get(suffix, "text")
+        hint = " (pass --format text to read it as text)" if fmt == "auto" and path == "-" else ""
+        if kind == "jsonl":
+            yield from _from_json_lines(content, name, hint)
+        elif kind == "json":
+            yield from _from_json(content, name, hint)
         else:
             yield _from_text(content)
