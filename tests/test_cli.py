@@ -283,10 +283,16 @@ def test_help_of_every_command_is_plain(runner):
     reject, and docstrings show no reStructuredText double backticks."""
     import typer.main
 
-    group = typer.main.get_command(app)
-    names = sorted(group.list_commands(None))
-    assert {"worker", "produce", "tail", "restore", "demo", "eval"} <= set(names)
-    for args in [["--help"], *([name, "--help"] for name in names)]:
+    def commands(group, path):
+        for name in sorted(group.list_commands(None)):
+            yield [*path, name]
+            sub = group.get_command(None, name)
+            if hasattr(sub, "list_commands"):
+                yield from commands(sub, [*path, name])
+
+    found = list(commands(typer.main.get_command(app), []))
+    assert {("worker",), ("ready",), ("produce",), ("tail",), ("restore",), ("demo",), ("eval",)} <= set(map(tuple, found))
+    for args in [["--help"], *([*path, "--help"] for path in found)]:
         result = runner.invoke(app, args, env={"UNSPUN_BATCH_SIZE": "0", "COLUMNS": "100"})
         assert result.exit_code == 0, (args, result.output)  # help works even with a bad setting
         text = result.stdout

@@ -46,8 +46,11 @@ class _Commands(typer.core.TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
-        if type(command) is typer.core.TyperCommand:  # every command, also ones added later, gets the plain usage line
+        # Every command, also ones added later and those of sub-groups, gets the plain usage line.
+        if type(command) is typer.core.TyperCommand:
             command.__class__ = _Command
+        elif type(command) is typer.core.TyperGroup:
+            command.__class__ = _Commands
         return command
 
 
