@@ -323,7 +323,7 @@ def test_ready_waits_for_a_real_worker_and_gives_up_when_none_is_there(broker, k
     )
 
 
-def test_restore_refuses_stdin_that_starts_like_json_but_does_not_parse(runner):
+def test_restore_refuses_stdin_that_starts_like_json_but_does_not_parse(runner, tmp_path):
     """`echo '{"text": "..."' | unspun restore -` used to be restored as plain text, braces and all."""
     broken = '{"text": "The firm mentioned income rose 14 p.c. last year."\n'
     result = runner.invoke(app, ["restore", "-"], input=broken)
@@ -334,6 +334,8 @@ def test_restore_refuses_stdin_that_starts_like_json_but_does_not_parse(runner):
     assert result.exit_code == 0, result.output
     [event] = _lines(result.stdout)
     assert event["text"] == broken.strip() and "14 percent" in event["restored_text"]
+    result = runner.invoke(app, ["restore", "--format", "text", "--out", str(tmp_path / "events.jsonl"), "-"], input=broken)
+    assert result.exit_code == 2 and "--format text or json does not apply" in result.stderr
 
 
 def test_restore_reads_json_with_a_byte_order_mark_and_names_bad_files_plainly(runner, tmp_path):

@@ -313,6 +313,8 @@ def restore(
     settings = _settings()
     _check_dictionaries(settings)
     if out is not None:
+        if fmt not in (InputFormat.auto, InputFormat.jsonl):
+            raise _fail("--out reads one JSON-lines file: --format text or json does not apply")
         _backfill(paths, html, out, dead_letters, jobs, resume)
         return
     if dead_letters is not None or jobs is not None or resume:
