@@ -11,6 +11,8 @@ measures in fresh child processes, one core:
 - merged: the shipped table plus the dictionary, as ``UNSPUN_EXTRA_TABLES`` loads it, from the caches;
 - baseline: the shipped table loaded from its cache in the same run (``table.load_table``);
 - wall and CPU seconds (wall time moves with other load on the machine; CPU time much less);
+- the restorer alone on generated articles (``bench/articles.py``) with each table: words/s of CPU
+  time and edits on the clean half;
 - resident memory (RSS) before and after each load, and the number of forms (reverse-index keys).
 
 Usage: ``python bench/dictionaries.py [--groups 15000] [--thesaurus PATH]``.
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 _CHILD = r"""
-import json, sys, time
+import gc, json, sys, time
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) // 1024 for l in f if l.startswith("VmRSS"))
@@ -46,7 +48,21 @@ if what == "dictionary":
 else:
     t = table.load_table(extra=[path] if what == "merged" else [], cache_dir=cache)
 dt, cpu = time.perf_counter() - t0, time.process_time() - c0
-print(json.dumps({"s": dt, "cpu": cpu, "rss_before": before, "rss_after": rss(), "forms": len(t.reverse), "entries": len(t.entries)}))
+out = {"s": dt, "cpu": cpu, "rss_before": before, "rss_after": rss(), "forms": len(t.reverse), "entries": len(t.entries)}
+if what != "dictionary":
+    sys.path.insert(0, "bench")
+    from articles import generate
+    from workers.restoration.restorer import Restorer
+    docs = generate(n=32, words=600)
+    gc.freeze()  # as table.default_table does in the worker
+    r = Restorer(table=t)
+    r.restore(docs[0]["text"])
+    c0 = time.process_time()
+    clean_edits = sum(len(r.restore(d["title"] + "\n\n" + d["text"]).edits) * (not d["meta"]["spun"]) for d in docs)
+    out["words_s"] = sum(d["meta"]["words"] for d in docs) / (time.process_time() - c0)
+    out["clean_edits_per_1k"] = 1000 * clean_edits / sum(d["meta"]["words"] for d in docs if not d["meta"]["spun"])
+    out["rss_restorer"] = rss()
+print(json.dumps(out))
 """
 
 
@@ -80,6 +96,13 @@ def main() -> None:
         print(f"{label:36}{x['s']:8.2f}{x['cpu']:8.2f}{x['rss_before']:15}{x['rss_after']:14}{x['forms']:9,}")
     base, cold, warm = r["shipped table, from cache (base)"], r["dictionary, compile"], r["dictionary, from cache"]
     grow = lambda x: x["rss_after"] - x["rss_before"]  # noqa: E731
+    merged = r["shipped + dictionary merged, cache"]
+    print(
+        f"restorer alone, one core, 32 generated 600-word articles (half spun by the shipped-table emulation): "
+        f"shipped {base['words_s']:,.0f} words/s, with the dictionary {merged['words_s']:,.0f} words/s "
+        f"({merged['words_s'] / base['words_s']:.2f}x); RSS with restorer {base['rss_restorer']} / {merged['rss_restorer']} MB; "
+        f"edits per 1,000 words of the clean half {base['clean_edits_per_1k']:.2f} / {merged['clean_edits_per_1k']:.2f}"
+    )
     print(
         f"dictionary from cache vs shipped table from cache: {warm['cpu'] / base['cpu']:.1f}x CPU time, "
         f"{grow(warm) / max(1, grow(base)):.1f}x memory; compile / cache load: {cold['cpu'] / warm['cpu']:.0f}x CPU time"

@@ -366,7 +366,12 @@ def load_table(
 
 @lru_cache(maxsize=4)
 def _cached(table_dir: str, extra: tuple[str, ...], cache_dir: str | None) -> SpinnerTable:
-    return load_table(table_dir, extra, cache_dir=cache_dir)
+    t = load_table(table_dir, extra, cache_dir=cache_dir)
+    # The table lives as long as the process: move its objects out of the collector's generations,
+    # so the full collections of later loading and of every article do not scan them again (with a
+    # 15,000-group dictionary the restorer's start-up took 0.9 s of CPU instead of 0.4 s).
+    gc.freeze()
+    return t
 
 
 def default_table(extra: Sequence[Path | str] | None = None, cache_dir: Path | str | None = None) -> SpinnerTable:
