@@ -635,15 +635,23 @@ async def _demo_roundtrip(
 def evaluate(
     quick: bool = typer.Option(False, "--quick", help="A small subset of the corpora, for a fast check."),
     out: Path = typer.Option(Path("bench/results"), "--out", help="Directory for restoration.json and plots."),
-    shared: Path = typer.Option(Path("../shared"), "--shared", help="Directory holding the evaluation corpora."),
+    shared: Path = typer.Option(
+        Path("../shared"), "--shared",
+        help="Directory holding the evaluation corpora; when absent, a small bundled set is used."),
+    rows: Optional[str] = typer.Option(None, "--rows", help="Comma-separated rows to run (default: all)."),
 ) -> None:
     """Run the restoration benchmark (workers/evaluation/restoration.py)."""
-    if not shared.is_dir():
-        raise _fail(f"{shared} is not a directory: pass --shared DIR, the folder holding corpora/ and datasets/")
-    from workers.evaluation.restoration import run  # noqa: PLC0415
+    from workers.evaluation.restoration import ROWS, run  # noqa: PLC0415
 
+    keys = [k.strip() for k in rows.split(",") if k.strip()] if rows else None
+    unknown = sorted(set(keys or ()) - {r.key for r in ROWS})
+    if unknown:
+        raise _fail(f"unknown row(s) {', '.join(unknown)}; rows: {', '.join(r.key for r in ROWS)}")
+    if not shared.is_dir():
+        typer.echo(f"unspun: {shared} not found: running on the small bundled set (30 Senate press releases, "
+                   "300 PPS pairs; see workers/evaluation/data/SOURCE.md)", err=True)
     try:
-        run(quick, out, shared)
+        run(quick, out, shared if shared.is_dir() else None, rows=keys)
     except FileNotFoundError as exc:
         raise _fail(f"missing corpus: {exc}") from None
 

@@ -7,6 +7,9 @@
 - GUM Wikinews news + interview text (CC BY 2.5): clean news.
 - Spun-news examples (``examples/spun-news``): hand-spun items with originals.
 - Tortured phrases (``datasets/tortured-phrases``, CC BY 4.0): spun -> expected scientific phrases.
+
+Without the shared directory, ``bundled_senate`` and ``bundled_pps`` read the small set of the reported
+split that ships in ``workers/evaluation/data`` (made by ``bundle.py``; sources in its ``SOURCE.md``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ OSE_TAR = Path("corpora") / "onestopenglish" / "onestopenglish_texts_by_level.ta
 GUM_TEXT = Path("corpora") / "gum_wikinews" / "gum_wikinews_news_interview_text.txt.gz"
 SPUN_NEWS = Path("examples") / "spun-news"
 TORTURED = Path("datasets") / "tortured-phrases" / "tortured-phrases.json"
+BUNDLED = Path(__file__).resolve().parent / "data"
 
 
 def senate_held_out(shared: Path, limit: int | None = None, min_words: int = 60) -> Iterator[tuple[str, str]]:
@@ -82,3 +86,15 @@ def tortured_phrases(shared: Path) -> list[tuple[str, str]]:
     """(tortured phrase, expected phrase) pairs."""
     data = json.loads((shared / TORTURED).read_text(encoding="utf-8"))
     return [(p["tortured"], p["correct"]) for p in data.get("phrases", []) if p.get("tortured") and p.get("correct")]
+
+
+def bundled_senate() -> list[tuple[str, str]]:
+    """The bundled held-out Senate press releases (reported split) as (member name, text)."""
+    lines = (BUNDLED / "senate_report.jsonl").read_text(encoding="utf-8").splitlines()
+    return [(d["id"], d["text"]) for d in map(json.loads, lines)]
+
+
+def bundled_pps() -> list[tuple[str, str]]:
+    """The bundled slice of the PPS report half as (tortured phrase, expected phrase) pairs."""
+    data = json.loads((BUNDLED / "pps_report.json").read_text(encoding="utf-8"))
+    return [(p["tortured"], p["correct"]) for p in data["pairs"]]

@@ -1,0 +1,21 @@
+"""Scoring of restorations against known spans."""
+
+from workers.evaluation.scoring import judge, minimal
+from workers.restoration.edits import Edit
+from workers.restoration.emulate import SpunSpan
+
+SPUN = "new surface region here and the mentioned x"
+SPANS = [SpunSpan(4, 18, "surface area", "surface region", "phrase"), SpunSpan(32, 41, "said", "mentioned", "word")]
+
+
+def test_a_wider_or_narrower_edit_that_restores_the_span_is_right():
+    j = judge([Edit(12, 18, "region", "area", 0.9), Edit(28, 41, "the mentioned", "the said", 0.9)], SPANS)
+    assert j.ok == [True, True] and j.exact == 2 and j.lost == 2 and j.restored == 2
+    m = minimal(Edit(28, 41, "the mentioned", "the said", 0.9))
+    assert (m.start, m.end, m.original, m.restored) == (32, 41, "mentioned", "said")
+
+
+def test_wrong_words_and_edits_outside_spans_are_wrong():
+    j = judge([Edit(0, 3, "new", "old", 0.9), Edit(4, 18, "surface region", "area", 0.9),
+               Edit(32, 41, "mentioned", "stated", 0.9)], SPANS)
+    assert j.ok == [False, False, False] and j.exact == 0 and j.restored == 0 and j.touched == 2
