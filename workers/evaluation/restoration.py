@@ -118,23 +118,6 @@ def withheld_table(table: SpinnerTable, share: float = WITHHOLD, seed: int = 0) 
     return table.without(drop)
 
 
-def loaded_table(extra_tables: Sequence[Path]) -> SpinnerTable:
-    """The shipped table plus ``extra_tables`` as ``UNSPUN_EXTRA_TABLES`` loads them. A group file
-    the table loader does not read yet (it adds no entry) is loaded as its format v1 conversion (head
-    -> others, literal), written beside it."""
-    t = default_table(list(extra_tables))
-    if len(t) > len(default_table()):
-        return t
-    from workers.evaluation.groups import read_groups
-
-    converted = []
-    for p in map(Path, extra_tables):
-        lines = [f"{g[0]}\t{'|'.join(g[1:])}\tX\n" for g in read_groups(p) if len(g) > 1]
-        converted.append(p.with_name(f"word_{p.stem}.tsv"))
-        converted[-1].write_text("".join(lines), encoding="utf-8")
-    return default_table(converted)
-
-
 def row_restorer(row: str, base: Restorer, extra_tables: Sequence[Path] = ()) -> Restorer:
     """The restorer scored in ``row``: the shipped knowledge of ``base`` (its model, calibration and
     threshold), except ``known_withheld_30pct`` (30 % of the table's originals removed) and
@@ -143,7 +126,7 @@ def row_restorer(row: str, base: Restorer, extra_tables: Sequence[Path] = ()) ->
     if row == "known_withheld_30pct":
         table = withheld_table(base.table, seed=2)
     elif extra_tables:
-        table = loaded_table(extra_tables)
+        table = default_table(list(extra_tables))  # as UNSPUN_EXTRA_TABLES loads them
     else:
         table = base.table
     return Restorer(table=table, model=base.model, threshold=base.threshold, calibration=base.cal)
