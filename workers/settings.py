@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     producer_request_timeout_s: float = Field(
         30.0, gt=0, description="How long the producer waits for one send to be acknowledged before it fails, seconds."
     )
+    output_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "none", description="Compression of the enriched events and dead letters the worker sends."
+    )
     send_attempts: int = Field(
         5, ge=1, description="Tries to send a batch's outputs (backoff 0.5 s, doubling) before the worker stops with an error."
     )

@@ -42,6 +42,7 @@ COUNTERS: dict[str, set[str]] = {
     "unspun_events_emitted_total": set(),
     "unspun_dead_letters_total": {"kind"},
     "unspun_edits_total": set(),
+    "unspun_missing_timestamp_total": set(),
     "process_cpu_seconds_total": set(),
 }
 HISTOGRAMS: dict[str, set[str]] = {

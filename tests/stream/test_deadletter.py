@@ -86,7 +86,9 @@ def _event(text: str) -> dict:
 
 def test_small_event_is_sent_keyed_by_id():
     out = encode_output(_event("short"), raw=b"{}", topic="articles", partition=0, offset=3, key=b"in", max_message_bytes=1_000_000)
-    assert out.kind == "event" and out.key == b"a1" and orjson.loads(out.value)["text"] == "short"
+    event = orjson.loads(out.value)
+    assert out.kind == "event" and out.key == b"a1" and event["text"] == "short"
+    assert event["input"] == {"topic": "articles", "partition": 0, "offset": 3}
 
 
 def test_event_over_the_size_limit_becomes_a_small_too_large_dead_letter(schema_validator):
@@ -98,4 +100,5 @@ def test_event_over_the_size_limit_becomes_a_small_too_large_dead_letter(schema_
     assert record["kind"] == "too_large" and record["id"] == "a1"
     assert record["payload_truncated"] is True and "100000" in record["reason"]
     assert (record["topic"], record["partition"], record["offset"], record["key"]) == ("articles", 2, 9, "in")
+    assert record["input"] == {"topic": "articles", "partition": 2, "offset": 9}
     assert not list(schema_validator("deadletter.v1").iter_errors(record))

@@ -28,6 +28,7 @@ from workers.articles import Rejected, decode_article
 from workers.settings import Settings
 from workers.stream import metrics
 from workers.stream.deadletter import Output, build_dead_letter, dead_letter_output, encode_output
+from workers.stream.headers import output_headers
 
 if TYPE_CHECKING:  # pragma: no cover
     import faust
@@ -41,8 +42,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class InMessage:
-    """One consumed Kafka message: where it came from, its key and value (bytes), and its
-    Kafka timestamp in seconds since the epoch (None when the broker gave none)."""
+    """One consumed Kafka message: where it came from, its key and value (bytes), its Kafka
+    timestamp in seconds since the epoch (None when there is none: a producer that sets no
+    timestamp leaves -1 or 0) and its headers as ``(name, value)`` pairs."""
 
     topic: str
     partition: int
@@ -50,6 +52,7 @@ class InMessage:
     key: bytes | None
     value: bytes | None
     timestamp: float | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 @dataclass
@@ -222,7 +225,8 @@ def _from_event(event: Any) -> InMessage:
         offset=message.offset,
         key=message.key,
         value=message.value,
-        timestamp=float(ts) if ts else None,
+        timestamp=float(ts) if ts is not None and ts > 0 else None,
+        headers=tuple(getattr(message, "headers", None) or ()),
     )
 
 
@@ -238,10 +242,12 @@ def _retrieve_later(future: "asyncio.Future[Any]") -> None:
 
 async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> None:
     """Send outputs in order, wait for every acknowledgement, then record the metrics of what
-    was sent: produce time, end-to-end latency, events (with their restore/ner time, edits and
+    was sent: produce time, end-to-end latency (a message without a timestamp is counted in
+    ``unspun_missing_timestamp_total`` instead), events (with their restore/ner time, edits and
     spin score) and dead letters by kind (``too_large`` included).
 
-    Enriched events go to the enriched topic, dead letters to the dead-letter topic. Raises the
+    Enriched events go to the enriched topic, dead letters to the dead-letter topic, each with
+    the input's headers and unspun's own (:func:`workers.stream.headers.output_headers`). Raises the
     producer's error when a send fails, and :class:`SendTimeout` when the outputs are not all
     acknowledged within ``UNSPUN_PRODUCER_REQUEST_TIMEOUT_S`` seconds of the first send (the batch
     is then not acknowledged and is re-delivered). The client's own request timeout is not enough:
@@ -257,8 +263,12 @@ async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> No
     async def enqueue() -> None:
         for item in produced:
             out = item.output
-            topic = state.enriched_topic if out.kind == "event" else state.dlq_topic
-            pending.append(await topic.send(key=out.key, value=out.value))
+            dead_letter = out.kind != "event"
+            topic = state.dlq_topic if dead_letter else state.enriched_topic
+            headers = output_headers(
+                item.message.headers, out.record, dead_letter=dead_letter, connector=state.settings.app_id
+            )
+            pending.append(await topic.send(key=out.key, value=out.value, headers=headers))
             for extra in item.extras:
                 extras.append((extra, len(pending)))
                 pending.append(await state.linking_topics[extra.topic].send(key=extra.key, value=extra.value))
@@ -297,7 +307,9 @@ async def send_outputs(state: "WorkerState", produced: Sequence[Produced]) -> No
             metrics.observe_event(item.output.record)
         else:
             metrics.observe_dead_letter(item.output.dead_letter_kind or "processing_error")
-        if item.message.timestamp:
+        if item.message.timestamp is None:
+            metrics.MISSING_TIMESTAMP.inc()
+        else:
             metrics.END_TO_END.observe(max(0.0, sent_at - item.message.timestamp))
 
 

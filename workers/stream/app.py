@@ -179,6 +179,15 @@ class WorkerState:
                 self.processed[key] = m.offset
         self.update_lag()
 
+    def forget_partitions(self, revoked: Any) -> None:
+        """Drop the ``unspun_consumer_lag`` series and the position of input partitions this worker
+        lost in a rebalance: their lag is now the new owner's to report, and a stale series here
+        would add a frozen number to every sum of the lag."""
+        for tp in revoked:
+            if tp.topic == self.settings.input_topic:
+                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+                self.processed.pop((tp.topic, tp.partition), None)
+
     def update_lag(self) -> None:
         """Set ``unspun_consumer_lag`` from the consumer's highwater and our position per partition."""
         app = self.app
@@ -295,6 +304,7 @@ def create_app(
         # whose outputs cannot be delivered ends in a clear stop rather than a silent stall.
         "producer_request_timeout": settings.producer_request_timeout_s,
         "producer_acks": -1,
+        "producer_compression_type": None if settings.output_compression == "none" else settings.output_compression,
         "datadir": str(data_dir),
         "web_enabled": settings.web_port > 0,
         "web_port": settings.web_port or 6066,
@@ -333,6 +343,10 @@ def create_app(
     @app.on_partitions_assigned.connect
     async def on_assigned(app: Any, assigned: Any, **kwargs: Any) -> None:
         state.tune_consumer()
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: Any, revoked: Any, **kwargs: Any) -> None:
+        state.forget_partitions(revoked)
 
     @app.timer(interval=2.0)
     async def refresh_gauges() -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "build_dead_letter",
     "encode_key",
     "encode_output",
+    "input_coordinates",
 ]
 
 DEADLETTER_SCHEMA = "unspun.deadletter.v1"
@@ -109,7 +110,7 @@ def build_dead_letter(
 
     Args:
         raw: the consumed message value (None for a tombstone; stored as an empty payload).
-        topic, partition, offset: where the message came from.
+        topic, partition, offset: where the message came from (also kept together as ``input``).
         key: the message key as bytes, or None (it is sent with the record: counted in its size).
         kind: one of the ``kind`` values of the schema (see ``workers.articles.KINDS``).
         reason: human-readable explanation (cut to ``MAX_REASON_CHARS`` characters).
@@ -140,6 +141,7 @@ def build_dead_letter(
         "topic": topic,
         "partition": int(partition),
         "offset": int(offset),
+        "input": input_coordinates(topic, partition, offset),
         "key": key_text,
         "key_encoding": key_encoding,
         "payload_encoding": "utf-8",
@@ -155,6 +157,13 @@ def build_dead_letter(
     payload, encoding, truncated = _payload(data, max(0, max_message_bytes - rest), payload_limit)
     record.update(payload=payload, payload_encoding=encoding, payload_truncated=truncated)
     return record
+
+
+def input_coordinates(topic: str, partition: int, offset: int) -> dict[str, Any]:
+    """``{"topic", "partition", "offset"}`` of the consumed message an output answers (the field
+    ``input`` of enriched events and dead letters). A redelivery after a crash has the same
+    coordinates as the first copy; two different articles that share an id have different ones."""
+    return {"topic": topic, "partition": int(partition), "offset": int(offset)}
 
 
 def _dumps(record: dict[str, Any]) -> bytes:
@@ -192,11 +201,13 @@ def encode_output(
 ) -> Output:
     """Encode an enriched event for sending, or replace it by a ``too_large`` dead letter.
 
-    The event is keyed by its ``id`` (UTF-8). If the encoded event plus framing would exceed
+    The event gets the input's coordinates (``input``, see :func:`input_coordinates`) and is
+    keyed by its ``id`` (UTF-8). If the encoded event plus framing would exceed
     ``max_message_bytes`` (the broker's/producer's limit, bytes), the result is a dead-letter
     record of kind ``too_large`` holding the raw input (cut only if the record would not fit,
     flagged ``payload_truncated``) and the sizes in ``reason``.
     """
+    event["input"] = input_coordinates(topic, partition, offset)
     value = orjson.dumps(event)
     out_key = str(event["id"]).encode("utf-8")
     if len(value) + len(out_key) + _FRAME_OVERHEAD <= max_message_bytes:

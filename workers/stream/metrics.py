@@ -12,6 +12,8 @@ unspun_dead_letters_total{kind}            counter    dead-letter records sent, 
 unspun_stage_duration_seconds{stage}       histogram  seconds per article in decode, restore,
                                                       ner, produce
 unspun_end_to_end_latency_seconds          histogram  Kafka message timestamp -> output sent
+unspun_missing_timestamp_total             counter    messages without a usable Kafka timestamp
+                                                      (-1 or 0), left out of end-to-end latency
 unspun_edits_total                         counter    edits applied to article texts
 unspun_edits_per_article                   histogram  edits per enriched article
 unspun_spin_score                          histogram  spin score per enriched article (0..1)
@@ -59,6 +61,7 @@ __all__ = [
     "SPIN_SCORE",
     "STAGES",
     "STAGE_DURATION",
+    "MISSING_TIMESTAMP",
     "WORKER_READY",
     "exposition",
     "init_labels",
@@ -66,9 +69,12 @@ __all__ = [
     "observe_event",
 ]
 
-#: Histogram buckets for latencies, seconds: 1 ms .. 30 s.
+#: Histogram buckets for latencies, seconds: 1 ms .. 600 s. Fine at the low end (a healthy worker
+#: answers in milliseconds), and up to 10 minutes so that a backlog reads as its true age instead
+#: of piling up in +Inf.
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0,
+    60.0, 120.0, 300.0, 600.0,
 )
 #: Stages timed per article (``unspun_stage_duration_seconds{stage}``).
 STAGES: tuple[str, ...] = ("decode", "restore", "ner", "produce")
@@ -92,6 +98,11 @@ END_TO_END = Histogram(
     "unspun_end_to_end_latency_seconds",
     "From the Kafka timestamp of the input message to its output being sent, seconds.",
     buckets=LATENCY_BUCKETS,
+)
+MISSING_TIMESTAMP = Counter(
+    "unspun_missing_timestamp_total",
+    "Messages whose Kafka timestamp is not positive (-1 or 0: the producer set none), so they are "
+    "left out of unspun_end_to_end_latency_seconds.",
 )
 EDITS = Counter("unspun_edits_total", "Edits applied to article texts (title edits included).")
 EDITS_PER_ARTICLE = Histogram(
