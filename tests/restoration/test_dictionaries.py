@@ -55,11 +55,13 @@ def test_encodings(tmp_path, encoding, expected):
     assert _pairs(d) == {("café", ("bistro",)), ("it’s", ("it is",)), ("résumé", ("CV",))}
 
 
-def test_latin1_bytes_that_cp1252_lacks(tmp_path):
+def test_mixed_encodings_are_decoded_line_by_line(tmp_path):
+    # A UTF-8 file with a cp1252 file appended, and a byte cp1252 does not define (Latin-1 then).
     path = tmp_path / "dict.txt"
-    path.write_bytes(b"na\xefve|innocent\nfoo\x81|bar\n")
+    path.write_bytes("café|bistro\n".encode() + "naïve|innocent\n".encode("cp1252") + b"foo\x81|bar\n")
     d = read_dictionary(path)
-    assert d.encoding == "latin-1" and d.entries[0].original == "naïve"
+    assert d.encoding == "utf-8+cp1252+latin-1"
+    assert [e.original for e in d.entries] == ["café", "naïve", "foo\x81"]
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 # Bump when reading or compiling changes, to invalidate cached dictionaries.
-CODE_VERSION = "d1"
+CODE_VERSION = "d2"
 _MEMO_SIZE = 8
 _memo: dict[str, SpinnerTable] = {}  # version -> table: a file compiled twice in one process loads once
 

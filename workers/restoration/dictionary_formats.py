@@ -57,8 +57,8 @@ class DictionaryError(ValueError):
 class Dictionary:
     """A spinner dictionary as read from one file.
 
-    ``format``: one of ``FORMATS``; ``encoding``: codec the bytes were decoded with ("utf-8",
-    "utf-8-sig", "utf-16", "cp1252" or "latin-1"); ``entries``: ``table.Entry`` per head word
+    ``format``: one of ``FORMATS``; ``encoding``: codecs the bytes were decoded with ("utf-8",
+    "utf-8-sig", "utf-16", "cp1252", "latin-1", or several joined by "+", see ``decode``); ``entries``: ``table.Entry`` per head word
     (``original`` = head, ``substitutes`` = the others, ``pos`` inferred, ``kind`` "word" or
     "phrase"; table-v1 files keep their own pos and file-name kind); ``problems``: "file:line:
     message" for every line skipped or changed; ``lines``: physical lines; ``groups``: groups read
@@ -81,25 +81,36 @@ class Dictionary:
 
 
 def decode(data: bytes, path: Path | str = "") -> tuple[str, str]:
-    """Bytes -> (text, encoding): a byte-order mark decides; else UTF-8, else cp1252 (Windows
-    Latin-1), else Latin-1. Raises ``DictionaryError`` for binary data (NUL bytes)."""
+    """Bytes -> (text, encoding). A UTF-16 byte-order mark decides; otherwise UTF-8 (after an
+    optional UTF-8 mark: "utf-8-sig"), and when the file is not valid UTF-8, line by line: UTF-8,
+    else cp1252 (Windows Latin-1), else Latin-1, as concatenated dictionaries mix them. The encoding
+    names the codecs used for non-ASCII lines, joined by "+" ("utf-8+cp1252"; "ascii" for none).
+    Raises ``DictionaryError`` for binary data (NUL bytes) or broken UTF-16."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return data.decode("utf-16"), "utf-16"
         except UnicodeDecodeError as exc:
             raise DictionaryError(path, None, f"not valid UTF-16 despite its byte-order mark: {exc.reason}") from None
-    encoding = "utf-8"
+    utf8 = "utf-8"
     if data.startswith(codecs.BOM_UTF8):
-        data, encoding = data[len(codecs.BOM_UTF8) :], "utf-8-sig"
+        data, utf8 = data[len(codecs.BOM_UTF8) :], "utf-8-sig"
     if b"\0" in data:
         line = data[: data.index(b"\0")].count(b"\n") + 1
         raise DictionaryError(path, line, "binary data (NUL byte): not a text dictionary (UTF-16 needs a byte-order mark)")
-    for codec in (encoding, "cp1252"):
-        try:
-            return data.decode("utf-8" if codec == "utf-8-sig" else codec), codec
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
+    try:
+        return data.decode("utf-8"), utf8
+    except UnicodeDecodeError:
+        pass
+    lines, used = [], dict.fromkeys((utf8, "cp1252", "latin-1"), False)
+    for raw in data.split(b"\n"):
+        for codec in (utf8, "cp1252", "latin-1"):
+            try:
+                lines.append(raw.decode("utf-8" if codec == "utf-8-sig" else codec))
+            except UnicodeDecodeError:
+                continue
+            used[codec] |= not raw.isascii()
+            break
+    return "\n".join(lines), "+".join(c for c, u in used.items() if u) or "ascii"
 
 
 def _is_comment(line: str) -> bool:
