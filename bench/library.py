@@ -15,7 +15,12 @@ second of wall time (and per CPU-second of this process, which other tenants of 
 disturb less); each row runs ``--repeats`` times and the median is reported. The process is
 pinned to one CPU and BLAS/OpenMP pools to one thread, so the numbers are per core.
 
-    python bench/library.py [--quick] [--n 64] [--shared] [--json FILE]
+``--groups N`` loads, through ``UNSPUN_EXTRA_TABLES``, a synonym-group dictionary of the ``N`` thesaurus
+heads most frequent in the n-gram model (the LibreOffice thesaurus, Debian ``mythes-en-us``, as a
+spinner plugin would ship it; built in a temporary folder, never shipped), so every row runs with a
+large imported dictionary as well as the shipped table.
+
+    python bench/library.py [--quick] [--n 64] [--shared] [--groups 15000] [--json FILE]
 """
 
 from __future__ import annotations
@@ -167,6 +172,22 @@ def run(articles: list[dict], warmup: list[dict], repeats: int = 3) -> dict:
     }
 
 
+def thesaurus_dictionary(n: int, folder: Path) -> Path:
+    """A dictionary of ``n`` synonym groups (``workers.evaluation.groups.mythes_groups``) written to
+    ``folder`` as table v1 lines head -> other items (``X``: taken literally, as a plugin spins), the
+    shape every ``UNSPUN_EXTRA_TABLES`` loader reads. Raises ``FileNotFoundError`` without the thesaurus."""
+    from workers.evaluation.groups import mythes_groups
+    from workers.restoration.ngram import default_model
+
+    path = folder / f"word_thesaurus{n}.tsv"
+    with open(path, "w", encoding="utf-8") as f:
+        for head, *items in mythes_groups(default_model(), n):
+            subs = [s for s in dict.fromkeys(items) if s.lower() != head.lower() and "|" not in s and "\t" not in s]
+            if subs:
+                f.write(f"{head}\t{'|'.join(subs)}\tX\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict:
     import orjson
 
@@ -175,16 +196,24 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--n", type=int, help="articles (default 64, quick 24)")
     p.add_argument("--repeats", type=int, help="timed runs per row, taken in turns (default 5, quick 2)")
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora")
+    p.add_argument("--groups", type=int, default=0, help="also load a thesaurus dictionary of this many groups")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
     n = args.n or (24 if args.quick else 64)
     repeats = args.repeats or (2 if args.quick else 5)
     cpu = pin_one_core()
+    if args.groups:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="unspun-groups-"))
+        os.environ["UNSPUN_EXTRA_TABLES"] = str(thesaurus_dictionary(args.groups, folder))
+        os.environ.setdefault("UNSPUN_CACHE_DIR", str(folder / "cache"))
     arts = article_set.generate(n, shared=args.shared)
     warm = article_set.generate(8, seed=99, shared=args.shared)
     result = run(arts, warm, repeats)
     result["pinned_cpu"] = cpu
     result["quick"] = args.quick
+    result["extra_groups"] = args.groups
     if args.json:
         Path(args.json).write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     else:

@@ -90,13 +90,13 @@ def test_every_line_gets_one_output_across_two_jobs(tmp_path, kit, schema_valida
     summary = result.stderr.strip().splitlines()[-1]
     assert f"articles: {n_good + n_bad}, events: {n_good}, dead letters: {n_bad}," in summary
     assert "articles/s:" in summary
-    assert "\x1b[" not in result.stderr  # no progress bar when standard error is not a terminal
+    assert "\x1b[" not in result.stderr and "ETA" not in result.stderr  # no progress bar: not a terminal
 
 
 def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit):
     src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
     dead = tmp_path / "enriched.dead-letters.jsonl"  # the default next to --out
-    n_good, n_bad = _archive(src, 400, bad_every=50)
+    n_good, n_bad = _archive(src, 200, bad_every=25)
     env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"})
     proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -173,9 +173,5 @@ def test_progress_bar_on_a_terminal_only(tmp_path, kit):
     assert code == 0, text
     assert "articles/s" in text and "dead letters" in text and "ETA" in text
     assert "━" in text  # the bar itself
-    # The same run with standard error on a pipe prints the summary alone.
-    result = subprocess.run(_cmd(str(src), "--out", str(tmp_path / "pipe.jsonl"), "--jobs", "1"), env=env,
-                            cwd=str(REPO), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "ETA" not in result.stderr and "━" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("unspun: articles: 28,")
+    assert "unspun: articles: 28, events: 24, dead letters: 4," in text
+    # (with standard error on a pipe there is no bar: see test_every_line_gets_one_output_across_two_jobs)

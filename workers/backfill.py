@@ -2,9 +2,11 @@
 
 ``run_backfill`` reads the input line by line and writes, for every non-blank input line, exactly
 one output line: the enriched event to ``out`` or the dead-letter record (``deadletter.v1``, the
-same record the dead-letter topic carries; ``topic`` is the input path, ``partition`` 0 and
-``offset`` the line number, first line 1) to ``dead_letters``. Lines go through the same
-:func:`workers.stream.agents.process_batch` as the stream, in batches of ``UNSPUN_BATCH_SIZE``.
+same record the dead-letter topic carries; ``topic`` is the input path, ``<stdin>`` for ``-``,
+``partition`` 0 and ``offset`` the line number, first line 1) to ``dead_letters``. Lines go through
+the same :func:`workers.stream.agents.process_batch` as the stream, in batches of
+``UNSPUN_BATCH_SIZE``. Unlike the stream, no per-article time budget applies
+(``UNSPUN_ARTICLE_TIMEOUT_S``): an article that never finishes holds its worker.
 
 Memory stays flat whatever the file size: at most ``2 * jobs`` batches are in flight, and each
 output is written as soon as the batches before it are. Outputs are written in input order, in
@@ -255,7 +257,7 @@ def run_backfill(
             from workers.pipeline import Enricher  # noqa: PLC0415
 
             enricher = Enricher(settings)
-        _ENRICHER, _SETTINGS, _SOURCE = enricher, settings, source
+        _ENRICHER, _SETTINGS, _SOURCE = enricher, settings, "<stdin>" if source == "-" else source
         mode = "ab" if resume else "wb"
         with open(out, mode) as events_f, open(dead_letters, mode) as dead_f:
             _run(infile, events_f, dead_f, settings, jobs, finished, totals, on_progress)

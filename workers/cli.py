@@ -351,6 +351,8 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
     (event) or in the dead-letter file, on ``jobs`` processes, with a progress bar when standard
     error is a terminal and a summary line at the end (``workers.backfill``). Exit code 0 when
     every line was answered (dead letters included), 128 + signal number when interrupted."""
+    from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
     from rich.console import Console  # noqa: PLC0415
 
     from workers.backfill import default_jobs, run_backfill  # noqa: PLC0415
@@ -374,6 +376,8 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
         )
     except (OSError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    except BrokenProcessPool:
+        raise _fail("a worker process died (out of memory?); the lines written are complete: run again with --resume", 1) from None
     finally:
         if progress is not None:
             progress.stop()
