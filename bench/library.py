@@ -173,19 +173,13 @@ def run(articles: list[dict], warmup: list[dict], repeats: int = 3) -> dict:
 
 
 def thesaurus_dictionary(n: int, folder: Path) -> Path:
-    """A dictionary of ``n`` synonym groups (``workers.evaluation.groups.mythes_groups``) written to
-    ``folder`` as table v1 lines head -> other items (``X``: taken literally, as a plugin spins), the
-    shape every ``UNSPUN_EXTRA_TABLES`` loader reads. Raises ``FileNotFoundError`` without the thesaurus."""
-    from workers.evaluation.groups import mythes_groups
+    """A synonym-group file (one ``|``-separated group per line, head first) of ``n`` groups
+    (``workers.evaluation.groups.mythes_groups``) in ``folder``. Raises ``FileNotFoundError`` without
+    the thesaurus."""
+    from workers.evaluation.groups import mythes_groups, write_groups
     from workers.restoration.ngram import default_model
 
-    path = folder / f"word_thesaurus{n}.tsv"
-    with open(path, "w", encoding="utf-8") as f:
-        for head, *items in mythes_groups(default_model(), n):
-            subs = [s for s in dict.fromkeys(items) if s.lower() != head.lower() and "|" not in s and "\t" not in s]
-            if subs:
-                f.write(f"{head}\t{'|'.join(subs)}\tX\n")
-    return path
+    return write_groups(mythes_groups(default_model(), n), folder / f"thesaurus-{n}-groups.txt")
 
 
 def main(argv: list[str] | None = None) -> dict:
