@@ -110,6 +110,40 @@ def _consume_librdkafka(bootstrap, topics, expected, timeout_s=90.0):
         consumer.close()
 
 
+#: Kafka's codec ids in a record batch's attributes.
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def _batch_codecs(settings, topic: str) -> set[int]:
+    """The compression codec ids of every record batch stored in ``topic``, read with raw Fetch
+    requests (aiokafka's consumer decompresses without saying what it found)."""
+    from aiokafka import AIOKafkaClient, TopicPartition
+    from aiokafka.protocol.fetch import FetchRequest
+    from aiokafka.record.memory_records import MemoryRecords
+
+    from workers.stream.kafka import client_kwargs
+
+    async def run():
+        client = AIOKafkaClient(**client_kwargs(settings))
+        await client.bootstrap()
+        try:
+            await client.force_metadata_update()
+            found = set()
+            for p in client.cluster.partitions_for_topic(topic) or ():
+                node = client.cluster.leader_for_partition(TopicPartition(topic, p))
+                response = await client.send(node, FetchRequest(100, 1, 50_000_000, 0, [(topic, [(p, 0, 50_000_000)])]))
+                for _, partitions in response.topics:
+                    for partition in partitions:
+                        records = MemoryRecords(partition[-1])
+                        while (batch := records.next_batch()) is not None:
+                            found.add(batch.compression_type)
+            return found
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
 def _metric(text: str, name: str) -> float:
     match = re.search(re.escape(name) + r" ([0-9.e+-]+)$", text, re.M)
     assert match, f"{name} not in /metrics"
@@ -151,7 +185,9 @@ def run(broker, kit, tmp_path_factory):
             if done >= len(inputs):
                 break
             time.sleep(0.1)
+        codecs = {t: _batch_codecs(settings, t) for t in [topic, *topics]}
         yield {
+            "codecs": codecs,
             "worker": worker,
             "settings": settings,
             "inputs": inputs,
@@ -173,7 +209,11 @@ def test_every_input_in_every_codec_gets_one_output(run):
     assert got == want
 
 
-def test_outputs_are_readable_by_aiokafka_with_output_compression(run):
+def test_outputs_are_compressed_as_set_and_readable_by_aiokafka(run):
+    settings = run["settings"]
+    assert run["codecs"][settings.input_topic] == set(CODEC_IDS.values())  # the broker kept each codec
+    assert run["codecs"][settings.enriched_topic] == {CODEC_IDS["zstd"]}
+    assert run["codecs"][settings.dlq_topic] == {CODEC_IDS["zstd"]}
     assert sorted(r.key.decode() for r in run["aiokafka_records"]) == sorted(run["inputs"])
     assert all(r.json is not None for r in run["aiokafka_records"])
 
