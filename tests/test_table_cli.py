@@ -23,13 +23,19 @@ def test_table_check_reports_what_a_group_file_yields(kit, tmp_path):
     assert "groups.txt:9: duplicate of line 4" in out and "groups.txt:15: not a groups line: 'lonely'" in out
 
 
-def test_table_check_of_an_unusable_file_exits_2_naming_file_and_line(kit, tmp_path):
-    bad = tmp_path / "bad.txt"
-    bad.write_text(BAD_LINES, encoding="utf-8")
-    proc = kit.run_cli({"UNSPUN_CACHE_DIR": str(tmp_path)}, "table", "check", str(bad), timeout=60)
+def test_table_check_of_a_folder_names_each_unusable_file_and_line(kit, tmp_path):
+    folder = tmp_path / "dictionaries"
+    folder.mkdir()
+    (folder / "a-good.txt").write_text("table|desk\n", encoding="utf-8")
+    (folder / "b-bad.txt").write_text(BAD_LINES, encoding="utf-8")
+    (folder / "c-empty.txt").write_text("# nothing yet\n", encoding="utf-8")
+    proc = kit.run_cli({"UNSPUN_CACHE_DIR": str(tmp_path / "cache")}, "table", "check", str(folder), timeout=60)
     assert proc.returncode == 2
-    assert f"unspun: {bad}:1: 2 of 3 lines are malformed" in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert f"{folder / 'a-good.txt'}: usable" in proc.stdout
+    assert proc.stderr.splitlines() == [
+        f"unspun: {folder / 'b-bad.txt'}:1: 2 of 3 lines are malformed (more than 50%) for format groups; first: not a groups line: 'alpha'",
+        f"unspun: {folder / 'c-empty.txt'}: no entries: the file is empty or holds only comments",
+    ]
 
 
 @pytest.mark.parametrize("command", [["restore", "-"], ["worker"], ["demo"]])

@@ -709,22 +709,40 @@ def table_export(
 
 @table_app.command("check")
 def table_check(
-    path: Path = typer.Argument(..., help="A dictionary file: table v1, synonym groups, word lists or spintax."),
-    show: int = typer.Option(10, "--show", help="How many skipped lines to print."),
+    paths: list[Path] = typer.Argument(..., metavar="PATH", help="Dictionary files or folders, as in UNSPUN_EXTRA_TABLES."),
+    show: int = typer.Option(10, "--show", help="How many skipped lines to print per file."),
 ) -> None:
-    """Report what a spinner dictionary yields: detected format and encoding, entries, substitutes,
-    forms after inflection, parts of speech, skipped lines with reasons. Exit 0 when usable, 2
-    (with the file and line) when it would stop the worker."""
-    from collections import Counter  # noqa: PLC0415
-
-    from workers.restoration.dictionaries import DictionaryError, compile_dictionary, read_dictionary  # noqa: PLC0415
+    """Report what spinner dictionaries yield: detected format and encoding, entries, substitutes,
+    forms after inflection, parts of speech, skipped lines with reasons. Exit 0 when every file is
+    usable, 2 (each unusable file named with its line) when one would stop the worker."""
+    from workers.restoration.dictionaries import DictionaryError, dictionary_files  # noqa: PLC0415
 
     settings = _settings()
     try:
-        d = read_dictionary(path)
-        compiled = compile_dictionary(path, settings.cache_dir or None)
+        files = dictionary_files(paths)
     except DictionaryError as exc:
         raise _fail(str(exc)) from None
+    unusable = 0
+    for n, path in enumerate(files):
+        if n:
+            typer.echo("")
+        try:
+            _report_dictionary(path, settings.cache_dir or None, show)
+        except DictionaryError as exc:
+            unusable += 1
+            typer.echo(f"unspun: {exc}", err=True)
+    if unusable:
+        raise typer.Exit(2)
+
+
+def _report_dictionary(path: Path, cache_dir: str | None, show: int) -> None:
+    """Print the ``table check`` report of one file; raises ``DictionaryError`` when it is unusable."""
+    from collections import Counter  # noqa: PLC0415
+
+    from workers.restoration.dictionaries import compile_dictionary, read_dictionary  # noqa: PLC0415
+
+    d = read_dictionary(path)
+    compiled = compile_dictionary(path, cache_dir)
     items = [i for e in d.entries for i in (e.original, *e.substitutes)]
     pos = Counter(e.pos for e in d.entries)
     kinds = Counter(e.kind for e in d.entries)

@@ -330,7 +330,7 @@ def load_table(
     The directory's ``*.tsv`` files never raise for malformed lines (they are skipped and listed in
     ``problems``); an empty or missing directory gives an empty table. ``extra`` are files or
     folders of spinner dictionaries in any supported format (``dictionaries.read_dictionary``),
-    each compiled on its own (``compiled.compile_dictionary``) and merged in; a bad one raises
+    each compiled on its own (``dictionaries.compile_dictionary``) and merged in; a bad one raises
     ``dictionaries.DictionaryError``. ``version`` hashes the files' names and bytes. Compiled
     indexes are cached as pickles keyed by ``version`` in ``cache_dir`` (default
     ``~/.cache/unspun``; the project's own files and the user's dictionaries, never message data),
