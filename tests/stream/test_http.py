@@ -24,7 +24,7 @@ async def test_ready_is_503_until_models_load_and_partitions_are_assigned():
         resp = await client.get("/ready")
         assert resp.status == 503
         body = await resp.json()
-        assert body == {"ready": False, "models_loaded": False, "partitions": []}
+        assert body == {"ready": False, "models_loaded": False, "broker_connected": True, "partitions": []}
         state.enricher = _Ready()
         resp = await client.get("/ready")
         assert resp.status == 503 and (await resp.json())["models_loaded"] is True

@@ -2,17 +2,20 @@
 
 Each test runs its own embedded broker (the session's may be shared, and is memory-only, so a
 restart would lose its topics): "unavailable at start" starts the worker first and the broker a
-few seconds later on the same port; "gone for a while" pauses the broker with SIGSTOP and
-resumes it with SIGCONT. While the broker is away the worker logs clearly, retries with
-backoff and stays nearly idle (CPU measured from /proc); when it is back, every article gets
-its output.
+few seconds later on the same port; "gone for a while" puts a TCP proxy in front of the broker
+(advertised to clients) and cuts it, so every connection is refused as from a broker that is
+down, then opens it again. While the broker is away the worker logs clearly but without flooding
+(repeats are held back: a few lines per 10 s instead of about 77 a second), `/ready` answers 503,
+and it stays nearly idle (CPU measured from /proc); when it is back, `/ready` is 200 again and
+every article gets its output.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
 import time
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -80,30 +83,70 @@ def test_broker_unavailable_at_start(kit, start_worker):
         broker.stop()
 
 
-def test_broker_gone_for_a_while(kit, start_worker):
-    from workers.stream.broker import EmbeddedBroker
+def _wait_status(kit, port: int, status: int, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        code, body = kit.http_get(port, "/ready")
+        if code == status:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"/ready did not answer {status} within {timeout_s} s (last: {code} {body})")
 
-    with EmbeddedBroker() as broker:
-        env = kit.stream_env(broker)
+
+def _library_warnings(lines: list[str]) -> list[str]:
+    """Lines of WARNING or worse written by the Kafka and stream libraries (not by unspun)."""
+    out = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("WARNING", "ERROR", "CRITICAL") and not entry.get("logger", "").startswith("workers"):
+            out.append(line)
+    return out
+
+
+def test_broker_gone_for_a_while(kit, start_worker):
+    from workers.stream.broker import EmbeddedBroker, free_port
+
+    proxy_port = free_port()
+    with EmbeddedBroker(advertised_port=proxy_port) as broker:
+        proxy = kit.TcpProxy(proxy_port, broker.port)
+        env = kit.stream_env(SimpleNamespace(url=f"kafka://127.0.0.1:{proxy_port}"))
         worker = start_worker(env)
         worker.wait_ready(timeout_s=120)
         settings = worker.settings
         first = _messages("b", 30)
         kit.produce(settings, settings.input_topic, first)
         assert _keys(kit.consume(settings, [settings.enriched_topic], expected=30, timeout_s=60)) >= {k for k, _ in first}
-        pid = broker._proc.pid  # noqa: SLF001 - our own broker process
-        os.kill(pid, signal.SIGSTOP)
+        seen = len(worker.log_path.read_text(errors="replace").splitlines())
+        proxy.cut()
         try:
-            time.sleep(4)
+            down = time.monotonic()
+            body = _wait_status(kit, worker.metrics_port, 503, timeout_s=30)
+            assert '"broker_connected": false' in body, body
             cpu = _cpu_share(worker.proc.pid, 8)
+            assert kit.http_get(worker.metrics_port, "/ready")[0] == 503
+            time.sleep(max(0.0, 13 - (time.monotonic() - down)))  # past one 10 s window of held-back repeats
+            outage_s = time.monotonic() - down
         finally:
-            os.kill(pid, signal.SIGCONT)
+            proxy.restore()
         assert worker.proc.poll() is None, worker.log()
+        _wait_status(kit, worker.metrics_port, 200, timeout_s=60)
+        log_lines = worker.log_path.read_text(errors="replace").splitlines()[seen:]
+        flood = _library_warnings(log_lines)
         second = _messages("c", 30)
         kit.produce(settings, settings.input_topic, second)
         wanted = {k for k, _ in first + second}
         outputs = kit.consume(settings, [settings.enriched_topic, settings.dlq_topic], expected=60, timeout_s=120)
-        print(f"\nbroker paused 12 s: worker CPU {cpu:.1%} of a core meanwhile; {len(_keys(outputs) & wanted)} of 60 after")
+        print(
+            f"\nbroker down {outage_s:.0f} s: worker CPU {cpu:.1%} of a core, {len(flood)} library warning lines, "
+            f"/ready 503 then 200; {len(_keys(outputs) & wanted)} of 60 after"
+        )
         assert _keys(outputs) == wanted
         assert cpu < IDLE_CPU_BOUND, cpu
+        # Repeats are held back: a handful of distinct messages, each at most once per 10 s window.
+        assert len(flood) <= 60, "\n".join(flood[:80])
+        assert any("lost the Kafka broker" in line for line in log_lines)
+        assert any("not logged]" in line for line in log_lines), "\n".join(flood)
         assert worker.stop() == 0

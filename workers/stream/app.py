@@ -36,6 +36,7 @@ from workers.stream import metrics
 from workers.stream.http import HttpServer, MetricsPortInUse, bind_metrics_socket
 from workers.stream.kafka import faust_broker_urls, ssl_context
 from workers.stream.logs import JsonLogFormatter, logging_config
+from workers.stream.watch import BrokerWatch
 
 __all__ = [
     "BrokerUnavailable",
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 # Settings.fetch_max_wait_ms: Faust fixes the fetch wait at 1500 ms; brokers that answer a waiting
 # fetch only at this deadline (the embedded one does, when a consumer reads several partitions)
 # then add up to that much latency per message.
+
+
+#: Pause before the Kafka consumer retries after an error, seconds (see WorkerState.tune_consumer).
+RETRY_BACKOFF_S = 1.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -99,6 +104,8 @@ class WorkerState:
         self.temp_data_dir = False
         #: True while run_worker waits for the broker at start (reported by /ready).
         self.waiting_for_broker = False
+        #: False while the running worker has lost the broker (see workers.stream.watch).
+        self.broker_connected = True
         #: The error that made the worker stop itself (see :meth:`fail`), else None.
         self.fatal_error: BaseException | None = None
         self.supervisor: Service | None = None
@@ -145,24 +152,32 @@ class WorkerState:
         return {tp for tp in assignment if tp.topic == self.settings.input_topic}
 
     def ready(self) -> bool:
-        """Ready = models loaded and at least one input partition assigned."""
-        return self.models_ready and bool(self.assigned_input_partitions())
+        """Ready = models loaded, the broker answering and at least one input partition assigned."""
+        return self.models_ready and self.broker_connected and bool(self.assigned_input_partitions())
 
     def tune_consumer(self) -> None:
-        """Apply ``fetch_max_wait_ms`` to the running aiokafka consumer (Faust has no setting for it).
+        """Apply ``fetch_max_wait_ms`` and a retry backoff of ``RETRY_BACKOFF_S`` to the running
+        aiokafka consumer (Faust has no setting for either).
 
-        Safe to call repeatedly; does nothing until the consumer exists or when the client's
-        internals differ from what is expected.
+        aiokafka's default backoff of 100 ms makes its fetcher, group coordinator and metadata
+        loops retry ten times a second each while the broker is down: 77 error lines a second
+        and 4.5 % of a core in a 20 s outage. Safe to call repeatedly; does nothing until the
+        consumer exists or when the client's internals differ from what is expected.
         """
         if self._fetch_tuned or self.app is None:
             return
         try:
-            fetcher = self.app.consumer._thread._consumer._fetcher  # noqa: SLF001
+            consumer = self.app.consumer._thread._consumer  # noqa: SLF001
+            fetcher, coordinator, client = consumer._fetcher, consumer._coordinator, consumer._client  # noqa: SLF001
         except AttributeError:
             return
-        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
-            fetcher._fetch_max_wait_ms = self.fetch_max_wait_ms  # noqa: SLF001
-            self._fetch_tuned = True
+        if fetcher is None or coordinator is None or not hasattr(fetcher, "_fetch_max_wait_ms"):
+            return
+        fetcher._fetch_max_wait_ms = self.fetch_max_wait_ms  # noqa: SLF001
+        fetcher._retry_backoff = RETRY_BACKOFF_S  # noqa: SLF001
+        coordinator._retry_backoff_ms = int(RETRY_BACKOFF_S * 1000)  # noqa: SLF001
+        client._retry_backoff = RETRY_BACKOFF_S  # noqa: SLF001
+        self._fetch_tuned = True
 
     async def fail(self, exc: BaseException) -> None:
         """Stop the whole worker because of ``exc`` (it then exits non-zero, see :func:`run_worker`)."""
@@ -375,7 +390,7 @@ def create_app(
     app.unspun = state  # type: ignore[attr-defined]
     loader = ModelLoader(state)
     state.supervisor = loader  # crashing a worker service stops the worker with its error
-    app.unspun_services = [HttpServer(state), loader, *([state.linker] if state.linker else [])]  # type: ignore[attr-defined]
+    app.unspun_services = [HttpServer(state), loader, BrokerWatch(state), *([state.linker] if state.linker else [])]  # type: ignore[attr-defined]
     return app
 
 
@@ -399,13 +414,9 @@ def run_worker(
         ValueError: no broker configured.
     """
     sock = bind_metrics_socket(settings.metrics_host, settings.metrics_port)
-    config = logging_config(settings)
-    if config is not None:
-        import logging.config  # noqa: PLC0415
+    import logging.config  # noqa: PLC0415
 
-        logging.config.dictConfig(config)
-    else:
-        logging.basicConfig(level=settings.log_level.upper())
+    logging.config.dictConfig(logging_config(settings))
     port = sock.getsockname()[1]
     if on_bound is not None:
         on_bound(port)
@@ -457,7 +468,7 @@ def run_worker(
     # live process that is retrying, not a closed port (the HttpServer service keeps this server).
     http_server = next(sv for sv in app.unspun_services if isinstance(sv, HttpServer))  # type: ignore[attr-defined]
     worker.loop.run_until_complete(http_server.serve())
-    state.waiting_for_broker = True
+    state.waiting_for_broker, state.broker_connected = True, False
     try:
         worker.loop.run_until_complete(_create_topics())
     except BrokerUnavailable:
@@ -466,7 +477,7 @@ def run_worker(
         if state.temp_data_dir and state.data_dir is not None:
             shutil.rmtree(state.data_dir, ignore_errors=True)
         raise
-    state.waiting_for_broker = False
+    state.waiting_for_broker, state.broker_connected = False, True
     try:
         worker.execute_from_commandline()
     except SystemExit:

@@ -107,6 +107,8 @@ class EmbeddedBroker:
         host: loopback address to bind and advertise.
         startup_timeout_s: how long :meth:`start` waits for the broker to answer, seconds.
         log_path: file that receives the broker's stdout/stderr; default a temp file.
+        advertised_port: port clients are told to connect to (default ``port``), for a proxy in
+            front of the broker.
 
     Raises (from :meth:`start`):
         BrokerError: binary missing, port taken, process exited, or no Kafka answer in time.
@@ -118,9 +120,11 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         startup_timeout_s: float = 20.0,
         log_path: str | os.PathLike[str] | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.advertised_port = advertised_port
         self.startup_timeout_s = startup_timeout_s
         self.log_path = Path(log_path) if log_path else None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -165,7 +169,7 @@ class EmbeddedBroker:
             "--listener-url",
             listener,
             "--advertised-listener-url",
-            listener,
+            f"tcp://{self.host}:{self.advertised_port or self.port}",
             "--storage-engine",
             "memory://tansu/",
         ]

@@ -1,6 +1,7 @@
 """The worker's HTTP server: ``/metrics`` (Prometheus text format, default registry), ``/health``
-(200 while the process runs: liveness) and ``/ready`` (200 once the models are loaded and input
-partitions are assigned, else 503: readiness), on ``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT``.
+(200 while the process runs: liveness) and ``/ready`` (200 once the models are loaded, the broker
+answers and input partitions are assigned, else 503: readiness), on
+``UNSPUN_METRICS_HOST:UNSPUN_METRICS_PORT``.
 
 The server runs from the very start, also while the worker waits for an unreachable broker:
 ``/health`` then answers 200 (the process is alive and retrying, so a liveness probe must not
@@ -73,9 +74,14 @@ def http_app(state: "WorkerState") -> web.Application:
 
     async def ready(_: web.Request) -> web.Response:
         partitions = sorted(tp.partition for tp in state.assigned_input_partitions())
-        is_ready = state.models_ready and bool(partitions)
+        is_ready = state.models_ready and state.broker_connected and bool(partitions)
         metrics.WORKER_READY.set(1 if is_ready else 0)
-        body = {"ready": is_ready, "models_loaded": state.models_ready, "partitions": partitions}
+        body = {
+            "ready": is_ready,
+            "models_loaded": state.models_ready,
+            "broker_connected": state.broker_connected,
+            "partitions": partitions,
+        }
         if state.waiting_for_broker:
             body["waiting_for_broker"] = True
         if state.enricher_error is not None:
