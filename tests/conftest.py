@@ -112,7 +112,8 @@ class Record:
 
 
 def produce(settings, topic: str, messages, partition: int | None = None) -> list:
-    """Send ``(key, value)`` byte pairs in order; return their RecordMetadata (offsets, timestamps)."""
+    """Send ``(key, value)`` byte pairs in order, or ``(key, value, timestamp_ms)`` to set the
+    Kafka timestamp; return their RecordMetadata (offsets, timestamps)."""
     from aiokafka import AIOKafkaProducer
 
     from workers.stream.kafka import client_kwargs
@@ -121,7 +122,10 @@ def produce(settings, topic: str, messages, partition: int | None = None) -> lis
         producer = AIOKafkaProducer(acks="all", **client_kwargs(settings))
         await producer.start()
         try:
-            futures = [await producer.send(topic, value=v, key=k, partition=partition) for k, v in messages]
+            futures = [
+                await producer.send(topic, value=m[1], key=m[0], partition=partition, timestamp_ms=(m[2:] or [None])[0])
+                for m in messages
+            ]
             return [await f for f in futures]
         finally:
             await producer.stop()
