@@ -85,17 +85,20 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _check_dictionaries(settings: Settings) -> None:
+def _check_dictionaries(settings: Settings, *, load: bool = False) -> None:
     """Stop with exit code 2 and one line naming file and line when a dictionary listed in
-    UNSPUN_EXTRA_TABLES is unusable; usable ones are compiled into the cache for the restorer."""
+    UNSPUN_EXTRA_TABLES is unusable. Usable ones are compiled into the cache; with ``load`` also
+    kept in this process, for a command that restores here (``restore``), else compiled in a
+    child process so that a long-lived parent (``worker``) does not carry the compile's memory."""
     if not settings.extra_tables:
         return
-    from workers.restoration.dictionaries import DictionaryError, check_dictionary, dictionary_files  # noqa: PLC0415
+    from workers.restoration.dictionaries import DictionaryError, check_dictionary, compile_dictionary, dictionary_files  # noqa: PLC0415
     from workers.restoration.table import split_paths  # noqa: PLC0415
 
+    check = compile_dictionary if load else check_dictionary
     try:
         for path in dictionary_files(split_paths(settings.extra_tables)):
-            check_dictionary(path, settings.cache_dir or None)
+            check(path, settings.cache_dir or None)
     except DictionaryError as exc:
         raise _fail(f"UNSPUN_EXTRA_TABLES: {exc}") from None
 
@@ -311,7 +314,7 @@ def restore(
     edit and entity. With --out a JSON-lines archive is streamed instead.
     """
     settings = _settings()
-    _check_dictionaries(settings)
+    _check_dictionaries(settings, load=True)
     if out is not None:
         if fmt not in (InputFormat.auto, InputFormat.jsonl):
             raise _fail("--out reads one JSON-lines file: --format text or json does not apply")

@@ -171,3 +171,18 @@ def test_extra_dictionaries_of_any_format_join_the_table(tmp_path):
     with pytest.raises(DictionaryError) as err:
         load_table(tmp_path / "none", [extra], cache_dir=tmp_path / "cache")
     assert err.value.path == extra / "bad.txt" and err.value.line == 1
+
+
+def test_check_compiles_into_the_cache_in_a_child_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(dictionaries, "_memo", {})
+    path = tmp_path / "groups.txt"
+    path.write_text("table|desk\n", encoding="utf-8")
+    version = dictionaries.check_dictionary(path, tmp_path / "cache")
+    assert dictionaries._memo == {}  # nothing loaded here
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"dictionary-{version}.pkl"]
+    assert compile_dictionary(path, tmp_path / "cache").version == version
+    bad = tmp_path / "bad.txt"
+    bad.write_text("alpha\nbeta\n", encoding="utf-8")
+    with pytest.raises(DictionaryError) as err:  # raised in the child, rebuilt here
+        dictionaries.check_dictionary(bad, tmp_path / "cache")
+    assert (err.value.path, err.value.line) == (bad, 1)

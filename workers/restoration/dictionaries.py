@@ -17,6 +17,8 @@ Errors: :class:`DictionaryError` (a ``ValueError``) with the file and line.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -112,19 +114,24 @@ def compile_dictionary(path: Path | str, cache_dir: Path | str | None = None, *,
 
 
 def check_dictionary(path: Path | str, cache_dir: Path | str | None = None) -> str:
-    """Make sure a dictionary file is usable and compiled into the cache, without keeping it in
-    memory (for a process that only starts others, such as ``unspun worker``); returns its version.
-    A cached compile counts as checked. Raises ``dictionaries.DictionaryError``."""
+    """Make sure a dictionary file is usable and compiled into the cache, without loading it into
+    this process (for one that only starts others, such as ``unspun worker``); returns its version.
+
+    A cached compile counts as checked. Otherwise the file is compiled in a short-lived child
+    process, so that the inflection lexicon and the compile's peak (285 MB for 15,000 groups; 143
+    MB of it stayed resident) never weigh on a long-lived one. Raises ``DictionaryError``.
+    """
     path = Path(path)
-    data = _read(path)
-    version = dictionary_version(path, data)
-    cpath = _cache_path(cache_dir, version)
-    if version not in _memo and not cpath.is_file():
-        d = parse_dictionary(data, path)
-        t = tbl.build_table(d.entries, version=version)
-        t.problems = d.problems
-        tbl.write_cache(t, cpath)
+    version = dictionary_version(path, _read(path))
+    if version not in _memo and not _cache_path(cache_dir, version).is_file():
+        spawn = multiprocessing.get_context("spawn")  # no copy of this process's memory or threads
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            pool.submit(_compile_only, path, cache_dir).result()
     return version
+
+
+def _compile_only(path: Path, cache_dir: Path | str | None) -> None:
+    compile_dictionary(path, cache_dir)
 
 
 def merge_tables(tables: Sequence[SpinnerTable]) -> SpinnerTable:

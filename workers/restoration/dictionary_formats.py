@@ -52,6 +52,9 @@ class DictionaryError(ValueError):
         self.message = message
         super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
+    def __reduce__(self):  # raised in a child process (``dictionaries.check_dictionary``)
+        return (type(self), (self.path, self.line, self.message))
+
 
 @dataclass
 class Dictionary:
