@@ -110,6 +110,9 @@ def test_table_v1_keeps_its_own_part_of_speech_and_kind(tmp_path):
         (b"table|desk\nchair\nlamp\nsofa|couch\nbed\n", 2, "3 of 5 lines are malformed"),
         (b"just words\nno separators at all\n", 1, "no dictionary lines"),
         (b"table|desk\n\x00\x01binary", 2, "binary data"),
+        (b"say\tmention\tVERB\nbroken\nalso broken\n", 2, "2 of 3 lines are malformed (more than 50%) for format table-v1; first: expected 3"),
+        # line 1 only loses an item (a note, not malformed): the error points at line 2
+        (b"big|large|one two three four five six seven\nsmall\ntiny\n", 2, "first: not a groups line: 'small'"),
     ],
 )
 def test_unusable_files_raise_with_file_and_line(tmp_path, content, line, words):

@@ -61,12 +61,13 @@ class Dictionary:
     """A spinner dictionary as read from one file.
 
     ``format``: one of ``FORMATS``; ``encoding``: codecs the bytes were decoded with ("utf-8",
-    "utf-8-sig", "utf-16", "cp1252", "latin-1", or several joined by "+", see ``decode``); ``entries``: ``table.Entry`` per head word
-    (``original`` = head, ``substitutes`` = the others, ``pos`` inferred, ``kind`` "word" or
-    "phrase"; table-v1 files keep their own pos and file-name kind); ``problems``: "file:line:
-    message" for every line skipped or changed; ``lines``: physical lines; ``groups``: groups read
-    (lines, or distinct spintax groups); ``skipped``: lines skipped (malformed or duplicate);
-    ``malformed``: of those, lines that do not fit the format.
+    "utf-8-sig", "utf-16", "cp1252", "latin-1", or several joined by "+", see ``decode``);
+    ``entries``: ``table.Entry`` per head word (``original`` = head, ``substitutes`` = the others,
+    ``pos`` inferred, ``kind`` "word" or "phrase"; table-v1 files keep their own pos and file-name
+    kind); ``problems``: "file:line: message" for every line skipped or changed; ``lines``:
+    physical lines; ``groups``: groups read (lines, or distinct spintax groups); ``skipped``: lines
+    skipped (malformed or duplicate); ``malformed``: of those, lines that do not fit the format;
+    ``first_malformed``: (line, problem) of the first of them, or None.
     """
 
     path: Path
@@ -78,6 +79,14 @@ class Dictionary:
     groups: int = 0
     skipped: int = 0
     malformed: int = 0
+    first_malformed: tuple[int, str] | None = None
+
+    def bad_line(self, n: int, message: str) -> None:
+        """Record line ``n`` as malformed (skipped) with ``message``."""
+        self.malformed += 1
+        self.problems.append(f"{self.path.name}:{n}: {message}")
+        if self.first_malformed is None:
+            self.first_malformed = (n, message)
 
 
 # --------------------------------------------------------------------------- bytes and lines
@@ -251,13 +260,11 @@ def _read_lines(d: Dictionary, lines: list[tuple[int, str]], name: str) -> None:
             head, _, rest = _LIST.match(line).groups()  # type: ignore[union-attr]
             items = [head, *_LIST_SPLIT.split(rest)]
         else:
-            d.malformed += 1
-            d.problems.append(f"{name}:{n}: not a {d.format} line: {line[:60]!r}")
+            d.bad_line(n, f"not a {d.format} line: {line[:60]!r}")
             continue
         entry, notes = _group_entry(items, f"{name}:{n}")
         if entry is None:
-            d.malformed += 1
-            d.problems.append(f"{name}:{n}: {notes[0]}")
+            d.bad_line(n, notes[0])
             continue
         d.problems.extend(f"{name}:{n}: {note}" for note in notes)
         d.groups += 1
@@ -278,8 +285,7 @@ def _read_spintax(d: Dictionary, lines: list[tuple[int, str]], name: str) -> Non
             continue
         groups, _, balanced = _unbrace(line, nested_as_first=True)
         if not balanced:
-            d.malformed += 1
-            d.problems.append(f"{name}:{n}: unbalanced braces")
+            d.bad_line(n, "unbalanced braces")
         for g in groups:
             items = [_clean(i) for i in g.split("|")]
             items = [i for i in dict.fromkeys(items) if i and norms(i)]
@@ -298,9 +304,13 @@ def _read_table_v1(d: Dictionary, lines: list[tuple[int, str]], name: str, kind:
     """Format v1 through ``table.parse_lines`` (its own pos and the file-name kind)."""
     by_number = dict(lines)
     entries, problems = parse_lines([by_number.get(n, "") for n in range(1, max(by_number, default=0) + 1)], kind, name)
-    d.entries, d.problems, d.groups = entries, problems, len(entries)
+    d.entries, d.groups = entries, len(entries)
     used = {int(e.source.rsplit(":", 1)[1]) for e in entries}
-    d.malformed = d.skipped = sum(1 for n, _ in lines if n not in used)
+    for n, _ in lines:
+        if n not in used:
+            why = [p.split(": ", 1)[1] for p in problems if p.startswith(f"{name}:{n}: ")]
+            d.bad_line(n, why[-1] if why else "skipped")
+    d.problems = problems  # the v1 parser's messages, in line order, warnings included
 
 
 def parse_dictionary(data: bytes, path: Path | str) -> Dictionary:
@@ -334,19 +344,10 @@ def parse_dictionary(data: bytes, path: Path | str) -> Dictionary:
         _read_spintax(d, content, name)
     else:
         _read_lines(d, content, name)
-    d.skipped += d.malformed if fmt != "table-v1" else 0
+    d.skipped += d.malformed
     checked = sum(1 for _, line in content if fmt != "spintax" or "{" in line or "}" in line)
     if not d.entries or d.malformed > MALFORMED_SHARE * checked:
-        first = next((p for p in d.problems if _problem_line(p) is not None), None)
-        line = _problem_line(first) if first else content[0][0]
+        line, reason = d.first_malformed or (content[0][0], "")
         what = "no entries" if not d.entries else f"{d.malformed} of {checked} lines are malformed (more than {MALFORMED_SHARE:.0%})"
-        reason = f"; first: {first.split(': ', 1)[1]}" if first else ""
-        raise DictionaryError(path, line, f"{what} for format {fmt}{reason}")
+        raise DictionaryError(path, line, f"{what} for format {fmt}" + (f"; first: {reason}" if reason else ""))
     return d
-
-
-def _problem_line(problem: str | None) -> int | None:
-    try:
-        return int(problem.split(":")[1]) if problem else None
-    except (IndexError, ValueError):
-        return None
