@@ -19,3 +19,16 @@ def test_wrong_words_and_edits_outside_spans_are_wrong():
     j = judge([Edit(0, 3, "new", "old", 0.9), Edit(4, 18, "surface region", "area", 0.9),
                Edit(32, 41, "mentioned", "stated", 0.9)], SPANS)
     assert j.ok == [False, False, False] and j.exact == 0 and j.restored == 0 and j.touched == 2
+
+
+def test_minimal_keeps_a_word_on_each_side():
+    e = Edit(10, 26, "Security measure", "Security", 0.9)
+    assert minimal(e) == e
+    m = minimal(Edit(0, 21, "at the end of the day", "at the close of the day", 0.9))
+    assert (m.start, m.end, m.original, m.restored) == (7, 10, "end", "close")
+
+
+def test_removing_a_word_the_spinner_added_is_right():
+    spans = [SpunSpan(9, 25, "Security", "Security measure", "word")]
+    j = judge([Edit(9, 25, "Security measure", "Security", 0.9)], spans)
+    assert j.ok == [True] and j.lost == 1 and j.restored == 1 and j.exact == 1

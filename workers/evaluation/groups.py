@@ -87,11 +87,13 @@ def read_mythes(path: Path | str = MYTHES, heads: set[str] | None = None) -> lis
 
 def mythes_groups(model, n: int, path: Path | str = MYTHES) -> list[list[str]]:
     """The ``n`` single-word heads of the thesaurus most frequent in the n-gram ``model`` (ties by
-    word), each as a group head + its synonyms of every meaning and part of speech: the shape of a
-    plugin's group dictionary built from this thesaurus."""
+    word; function words and single letters left out), each as a group head + its synonyms of every
+    meaning and part of speech: the shape of a plugin's group dictionary built from this thesaurus."""
+    from workers.restoration.build.wordnet_family import FUNCTION_WORDS
+
     merged: dict[str, dict[str, None]] = {}
     for head, _, syns in read_mythes(path):
-        if head.isalpha():
+        if head.isalpha() and len(head) > 1 and head not in FUNCTION_WORDS:
             merged.setdefault(head, {}).update(dict.fromkeys(syns))
     ranked = sorted(merged, key=lambda h: (-model.count([h]), h))[:n]
     return [[h, *merged[h]] for h in ranked]

@@ -297,9 +297,10 @@ def print_results(results: dict) -> None:
 
     tab = Table(title=f"Restoration benchmark ({'bundled set' if results['data'] == 'bundled' else 'reported split'})")
     cols = [("edit_precision", "edit precision"), ("word_recall", "word recall"), ("exact_restoration", "exact"),
-            ("false_edits_per_1k_words", "false edits /1k clean words"), ("words_per_s", "words/s"),
+            ("knowledge", "table knows"), ("false_edits_per_1k_words", "false edits/1k clean"),
+            ("words_per_s", "words/s"),
             ("spun_words", "spun words"), ("documents", "docs")]
-    tab.add_column("spinner (row)")
+    tab.add_column("spinner (row)", no_wrap=True)
     for _, name in cols:
         tab.add_column(name, justify="right")
     for key, r in results["rows"].items():
@@ -307,7 +308,7 @@ def print_results(results: dict) -> None:
                                   f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k, _ in cols])
     import sys
 
-    c = Console() if sys.stdout.isatty() else Console(width=150)  # a file or pipe gets whole lines
+    c = Console() if sys.stdout.isatty() else Console(width=160)  # a file or pipe gets whole lines
     c.print(tab)
     for key, why in results["skipped"].items():
         c.print(f"skipped {key}: {why}")

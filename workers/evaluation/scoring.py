@@ -7,15 +7,18 @@ what it replaced). Per row (spintax edits are not counted; the spinners make non
   right when what it changes (words both sides share at its ends left out) lies inside one spun span, brings back at least one word of the original there and
   brings in no word that the original lacks (so "surface region" -> "surface area" is right whether
   the edit covers "region" or the whole phrase);
-- ``word_recall``: spun words restored / spun words. A span's spun words are the original's words the
-  substitute does not keep (token alignment, ``difflib``); restored ones are those back after applying
-  the edits inside the span;
+- ``word_recall``: spun words restored / spun words. A span's spun words are the word positions where
+  the substitute differs from the original (token alignment, ``difflib``; a replaced, dropped or added
+  word counts one); restored ones are those no longer differing after the edits inside the span;
 - ``exact_restoration``: spans whose text after restoration equals the original (case-insensitive);
 - ``span_recall``: spans overlapped by an applied edit;
 - ``false_edits_per_1k_words``: applied edits per 1,000 whitespace words of the row's documents before
   spinning (also by source: ``news``, ``press``, ``pps``);
 - ``doc_auc``: ROC AUC of ``spin_score`` separating spun from clean versions; ``ece``: expected
   calibration error (10 bins) of all proposed edits' confidences;
+- ``knowledge``: spans whose spun form the restorer's table maps back to the original (the ceiling of
+  its recall); ``top_misses`` / ``top_wrong``: the most frequent spans left unrestored
+  ("substitute -> original") and wrong edits ("received -> restored"), for reading what fails;
 - ``words_per_s``: whitespace words restored per second of the restoring thread's CPU time (one core,
   after warm-up; CPU time, so other load on the machine does not lower it).
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -74,10 +78,19 @@ class Tally:
     words: int = 0
     seconds: float = 0.0
     spun_words: int = 0
+    spans_known: int = 0
+    misses: Counter = field(default_factory=Counter)
+    wrong: Counter = field(default_factory=Counter)
 
 
 def _matched(a: list[str], b: list[str]) -> int:
     return sum(m.size for m in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks())
+
+
+def _wrong(orig: list[str], text: list[str]) -> int:
+    """Word positions where ``text`` differs from ``orig``: a replaced, dropped or added word counts one."""
+    m = _matched(orig, text)
+    return max(len(orig) - m, len(text) - m)
 
 
 def _apply(text: str, base: int, edits: list[Edit]) -> str:
@@ -90,19 +103,20 @@ def _apply(text: str, base: int, edits: list[Edit]) -> str:
 
 def minimal(e: Edit) -> Edit:
     """``e`` without the whole words its two sides share at either end ("the mentioned" -> "the said"
-    becomes "mentioned" -> "said"), so a restorer's wider phrase edit is judged by what it changes."""
-    a, b = e.original, e.restored
-    p = 0
-    while p < min(len(a), len(b)) and a[p] == b[p]:
-        p += 1
-    while p > 0 and not a[p - 1].isspace():
-        p -= 1
-    q = 0
-    while q < min(len(a), len(b)) - p and a[len(a) - 1 - q] == b[len(b) - 1 - q]:
-        q += 1
-    while q > 0 and not a[len(a) - q].isspace():
-        q -= 1
-    return Edit(e.start + p, e.end - q, a[p : len(a) - q], b[p : len(b) - q], e.confidence, e.kind)
+    becomes "mentioned" -> "said"; at least one word stays on each side), so a restorer's wider phrase
+    edit is judged by what it changes."""
+    wa, wb = e.original.split(" "), e.restored.split(" ")
+    i = j = 0
+    while i + j < min(len(wa), len(wb)) - 1 and wa[i] == wb[i]:
+        i += 1
+    while i + j < min(len(wa), len(wb)) - 1 and wa[-1 - j] == wb[-1 - j]:
+        j += 1
+    if not i and not j:
+        return e
+    pa, sa = sum(len(w) + 1 for w in wa[:i]), sum(len(w) + 1 for w in wa[len(wa) - j :])
+    pb, sb = sum(len(w) + 1 for w in wb[:i]), sum(len(w) + 1 for w in wb[len(wb) - j :])
+    return Edit(e.start + pa, e.end - sa, e.original[pa : len(e.original) - sa],
+                e.restored[pb : len(e.restored) - sb], e.confidence, e.kind)
 
 
 @dataclass
@@ -114,6 +128,7 @@ class Judgement:
     exact: int = 0
     lost: int = 0
     restored: int = 0
+    unrestored: list = field(default_factory=list)  # spans not restored exactly
 
 
 def judge(edits: list[Edit], spans: list[SpunSpan]) -> Judgement:
@@ -145,20 +160,22 @@ def judge(edits: list[Edit], spans: list[SpunSpan]) -> Judgement:
     res = Judgement(ok=[], touched=len(touched))
     for j, s in enumerate(spans):
         orig = norms(s.original)
-        lost = len(orig) - _matched(orig, norms(s.substitute))
+        lost = _wrong(orig, norms(s.substitute))
         text = s.substitute if j in straddled else _apply(s.substitute, s.start, sorted(inside.get(j, []), key=lambda e: e.start))
-        after = len(orig) - _matched(orig, norms(text))
+        after = _wrong(orig, norms(text))
         res.lost += lost
         res.restored += max(0, lost - after)
-        res.exact += " ".join(text.lower().split()) == " ".join(s.original.lower().split())
+        exact = " ".join(text.lower().split()) == " ".join(s.original.lower().split())
+        res.exact += exact
+        if not exact:
+            res.unrestored.append(s)
     for e, own in zip(edits, owner):
         if own is None:
             res.ok.append(False)
             continue
         s = spans[own]
         orig = norms(s.original)
-        before = _matched(orig, norms(s.substitute))
-        gain = _matched(orig, norms(_apply(s.substitute, s.start, [e]))) > before
+        gain = _wrong(orig, norms(_apply(s.substitute, s.start, [e]))) < _wrong(orig, norms(s.substitute))
         res.ok.append(gain and set(norms(e.restored)) <= set(orig))
     return res
 
@@ -194,6 +211,12 @@ def evaluate(restorer, docs: list[Doc], clean_cache: dict | None = None) -> Tall
         t.words_lost += j.lost
         t.words_restored += j.restored
         t.spun_words += len(d.spun.split())
+        reverse = getattr(getattr(restorer, "table", None), "reverse", {})
+        for s in d.spans:
+            cands = reverse.get(tuple(norms(s.substitute)), ())
+            t.spans_known += any(c.original.lower() == s.original.lower() for c in cands)
+        t.misses.update(f"{s.substitute.lower()} -> {s.original.lower()}" for s in j.unrestored)
+        t.wrong.update(f"{e.original} -> {e.restored}" for e, o in zip(applied, j.ok) if not o)
         rejected = [e for e in rs.rejected if e.kind != "spintax"]
         t.proposals += [(e.confidence, int(o)) for e, o in zip(applied, j.ok)]
         t.proposals += [(e.confidence, int(o)) for e, o in zip(rejected, judge(rejected, d.spans).ok)]
@@ -238,6 +261,7 @@ def summarise(t: Tally) -> dict:
         "word_recall": ratio(t.words_restored, t.words_lost),
         "exact_restoration": ratio(t.spans_exact, t.spans),
         "span_recall": ratio(t.spans_touched, t.spans),
+        "knowledge": ratio(t.spans_known, t.spans),
         "false_edits_per_1k_words": 1000 * ratio(sum(t.clean_edits.values()), sum(t.clean_words.values())),
         "words_per_s": ratio(t.words, t.seconds),
         "doc_auc": roc_auc(t.scores),
@@ -248,6 +272,8 @@ def summarise(t: Tally) -> dict:
         "substitutions_per_100_words": 100 * ratio(t.spans, t.spun_words),
         "clean_words": sum(t.clean_words.values()),
     }
+    out["top_misses"] = [f"{k} ({n})" for k, n in t.misses.most_common(12)]
+    out["top_wrong"] = [f"{k} ({n})" for k, n in t.wrong.most_common(12)]
     for g in sorted(t.clean_words):
         out[f"false_edits_per_1k_words_{g}"] = 1000 * ratio(t.clean_edits.get(g, 0), t.clean_words[g])
     return out

@@ -7,7 +7,7 @@ with exact spans:
 - ``table_spinner``: the shipped news table (the restorer's own dictionary: "known dictionary");
 - ``thesaurus_spinner``: head word -> synonyms of all its meanings in the LibreOffice thesaurus
   (``groups.read_mythes``), inflected by the meaning's part of speech; function words are left alone
-  (the thesaurus lists "be" -> "make up");
+  and single letters are left alone (the thesaurus lists "be" -> "make up");
 - ``wordnet_spinner``: a word -> another lemma of one of its WordNet 3.0 synsets, the splog spinners'
   method (``workers.restoration.build.wordnet``);
 - ``group_file_spinner``: a ``|``-separated group file as a plugin spins it (literal, no inflection).
@@ -83,7 +83,7 @@ def thesaurus_spinner(words: set[str] | None = None, path: Path | str = MYTHES) 
 
     heads = None if words is None else {w for w in words if " " not in w}
     entries = [
-        e for head, pos, syns in read_mythes(path, heads) if head not in FUNCTION_WORDS
+        e for head, pos, syns in read_mythes(path, heads) if head not in FUNCTION_WORDS and len(head) > 1
         for e in group_entries([[head, *syns]], pos)
     ]
     return Spinner("thesaurus groups", compile_entries(entries, "thesaurus"), BROAD_RATES)
@@ -91,14 +91,15 @@ def thesaurus_spinner(words: set[str] | None = None, path: Path | str = MYTHES) 
 
 def wordnet_entries(words: Iterable[str], wordnet_dir: Path | str | None = None) -> list[Entry]:
     """Entries word -> other lemmas of its synsets, one per part of speech (``wordnet.synonyms``),
-    for the lower-case alphabetic ``words`` that are not function words."""
+    for the lower-case alphabetic ``words`` of two letters or more that are not function words
+    (WordNet lists "s" as "second", which would break every "U.S.")."""
     from workers.restoration.build.wordnet import WORDNET_DIR, read_wordnet, synonyms
     from workers.restoration.build.wordnet_family import FUNCTION_WORDS
 
     wn = read_wordnet(wordnet_dir or WORDNET_DIR)
     out = []
     for w in sorted(words):
-        if w.isalpha() and w.islower() and w not in FUNCTION_WORDS:
+        if w.isalpha() and w.islower() and len(w) > 1 and w not in FUNCTION_WORDS:
             for pos, subs in synonyms(wn, w).items():
                 out += group_entries([[w, *subs]], pos)
     return out
