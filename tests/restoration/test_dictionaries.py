@@ -66,7 +66,11 @@ def test_mixed_encodings_are_decoded_line_by_line(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "fmt"),
-    [("say: mention, state\nbig: large; huge\n", "colon-list"), ("say=mention,state\nbig=large,huge\n", "equals-list")],
+    [
+        ("say: mention, state\nbig: large; huge\n", "colon-list"),
+        ("say=mention,state\nbig=large,huge\n", "equals-list"),
+        ("say => mention|state\nbig -> large, huge\n", "equals-list"),
+    ],
 )
 def test_word_lists(tmp_path, text, fmt):
     path = tmp_path / "list.txt"

@@ -34,7 +34,7 @@ MALFORMED_SHARE = 0.5
 MAX_ITEM_WORDS = 6
 _INFLECTING = ("VERB", "NOUN", "ADJ")
 _BRACES = re.compile(r"\{([^{}]*)\}")
-_LIST = re.compile(r"^([^:=|{}\t,;]+?)\s*([:=])\s*(.*)$")
+_LIST = re.compile(r"^([^:=|{}\t,;]+?)\s*(:|=>|->|=)\s*(.*)$")  # "->" and "=>" count as "="
 _LIST_SPLIT = re.compile(r"[,;|]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
