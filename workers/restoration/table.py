@@ -8,7 +8,7 @@ into its inflected forms with lemminflect, and builds two indexes keyed by token
 - ``forward``: original form -> substitutes (used by the spinner emulation).
 
 Data: ``data/spinner_table/*.tsv`` written for this project, plus optional spinner dictionaries of
-the user's (any format of ``dictionaries.py``, compiled by ``compiled.py``).
+the user's (any format, read and compiled by ``dictionaries.py``).
 """
 
 from __future__ import annotations
