@@ -23,21 +23,17 @@ def same_topic() -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def groups() -> dict[str, list[str]]:
-    from workers.evaluation.groupspin import load_groups
+def spun_copy():
+    """``spun_copy(article, seed, rate)``: the article spun by the test dictionary, at every occasion
+    by default; ``pairs`` lists the substitutions made in the text."""
+    from workers.evaluation.spinners import Spinner, group_file_spinner
 
-    return load_groups((DATA / "groups.txt").read_text().splitlines())
-
-
-@pytest.fixture(scope="session")
-def spun_copy(groups):
-    """``spun_copy(article, seed)``: the article spun by the test dictionary at every occasion."""
-    from workers.evaluation.groupspin import spin
+    table = group_file_spinner(DATA / "groups.txt").table
 
     def make(article: dict, seed: int = 0, rate: float = 1.0) -> dict:
-        rng = random.Random(seed)
-        title, _ = spin(article["title"], groups, rate, rng)
-        text, pairs = spin(article["text"], groups, rate, rng)
+        spinner, rng = Spinner("test groups", table, (rate, rate)), random.Random(seed)
+        title, _ = spinner.spin(article["title"], rng)
+        text, pairs = spinner.spin(article["text"], rng)
         return {"id": f"copy-{seed}-{article['id']}", "title": title, "text": text, "pairs": pairs}
 
     return make

@@ -1,8 +1,9 @@
 """An in-memory LSH index of fingerprints with a retention window and bounded memory.
 
-The index answers "which earlier articles share LSH bands with this one?" and stores, per article,
-only where its fingerprint record lives in Kafka (partition, offset) and when it arrived: the text
-itself stays in Kafka and is fetched for the few candidates a query returns. Band keys are kept in
+The index answers "which earlier articles share LSH bands with this one, and how similar are they?"
+and stores, per article, only where its fingerprint record lives in Kafka (partition, offset), when it
+arrived and its sketch (one byte per MinHash permutation): the text itself stays in Kafka and is
+fetched only for candidates whose estimated similarity passes. Band keys are kept in
 two sorted numpy arrays (key, slot), 12 bytes per band, plus a small dict of recent keys that is merged
 into them in bulk; datasketch's own dict storage would cost a few hundred bytes per band key.
 """
@@ -15,6 +16,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from workers.linking.fingerprint import sketch_similarity
+
 
 class Ref(NamedTuple):
     """Where an indexed article's fingerprint record is: Kafka ``partition`` and ``offset``."""
@@ -24,21 +27,25 @@ class Ref(NamedTuple):
 
 
 class Candidate(NamedTuple):
-    """A query hit: the article's ``ref`` and how many LSH ``bands`` it shares with the query."""
+    """A query hit: the article's ``ref``, how many LSH ``bands`` it shares with the query and the
+    Jaccard ``similarity`` estimated from the two sketches (0 without sketches)."""
 
     ref: Ref
     bands: int
+    similarity: float = 0.0
 
 
 class LinkIndex:
     """LSH band index of the articles of a retention window.
 
     ``window_s``: articles older than this (seconds, by their timestamp) are evicted; ``max_articles``:
-    at most this many are kept (the oldest go first). Memory: about 12 bytes per band key plus 20 bytes
-    per article (see ``nbytes``). Not thread-safe: one owner adds and queries.
+    at most this many are kept (the oldest go first); ``sketch_len``: bytes of each article's sketch
+    (the fingerprints' number of permutations; 0 keeps none). Memory: about 12 bytes per band key, the sketch
+    (one byte per permutation) and 18 bytes per article (see ``nbytes``). Not thread-safe: one owner
+    adds and queries.
     """
 
-    def __init__(self, window_s: float, max_articles: int, merge_min: int = 20_000) -> None:
+    def __init__(self, window_s: float, max_articles: int, sketch_len: int = 0, merge_min: int = 20_000) -> None:
         self.window_s = window_s
         self.max_articles = max_articles
         self._merge_min = merge_min
@@ -50,6 +57,8 @@ class LinkIndex:
         self._partitions = array("h")
         self._offsets = array("q")
         self._times = array("d")
+        self._sketches = bytearray()
+        self._sketch_len = sketch_len
         self._seen: set[Ref] = set()  # refs added ahead of the topic reader (see add)
 
     def __len__(self) -> int:
@@ -60,10 +69,11 @@ class LinkIndex:
         """Approximate memory held, bytes (arrays exactly; the recent dict at about 100 bytes a key)."""
         arrays = self._keys.nbytes + self._slots.nbytes
         refs = sum(a.buffer_info()[1] * a.itemsize for a in (self._partitions, self._offsets, self._times))
-        return arrays + refs + 100 * self._recent_n + 200 * len(self._seen)
+        return arrays + refs + len(self._sketches) + 100 * self._recent_n + 200 * len(self._seen)
 
-    def add(self, bands: Sequence[int], ref: Ref, timestamp: float, *, ahead: bool = False) -> bool:
-        """Index an article's band keys under ``ref`` (``timestamp``: seconds since the epoch).
+    def add(self, bands: Sequence[int], ref: Ref, timestamp: float, sketch: bytes = b"", *, ahead: bool = False) -> bool:
+        """Index an article's band keys and ``sketch`` under ``ref`` (``timestamp``: seconds since the
+        epoch); the sketch is cut or padded to the index's ``sketch_len``.
 
         ``ahead=True`` marks an article added by the worker that produced it before its own topic reader
         meets it; the reader's later ``add`` of the same ref is then skipped. Returns False when skipped.
@@ -80,6 +90,7 @@ class LinkIndex:
         self._partitions.append(ref.partition)
         self._offsets.append(ref.offset)
         self._times.append(timestamp)
+        self._sketches += sketch[: self._sketch_len].ljust(self._sketch_len, b"\0")
         for key in bands:
             self._recent.setdefault(key, []).append(slot)
         self._recent_n += len(bands)
@@ -97,6 +108,7 @@ class LinkIndex:
         if drop:
             self._base += drop
             del self._partitions[:drop], self._offsets[:drop], self._times[:drop]
+            del self._sketches[: drop * self._sketch_len]
 
     def _merge(self) -> None:
         """Move the recent keys into the sorted arrays, dropping evicted slots."""
@@ -117,9 +129,10 @@ class LinkIndex:
         self._recent.clear()
         self._recent_n = 0
 
-    def query(self, bands: Sequence[int], *, min_bands: int = 1, limit: int = 3) -> list[Candidate]:
-        """Indexed articles sharing at least ``min_bands`` band keys with ``bands``, most shared first
-        (ties: the most recent first), at most ``limit``."""
+    def query(self, bands: Sequence[int], sketch: bytes = b"", *, min_similarity: float = 0.0, limit: int = 3) -> list[Candidate]:
+        """Indexed articles sharing a band key with ``bands`` whose similarity estimated from the
+        sketches is at least ``min_similarity``; the most similar first (then the most shared bands,
+        then the most recent), at most ``limit``."""
         counts: Counter[int] = Counter()
         if bands:
             q = np.fromiter(bands, np.uint64, len(bands))
@@ -130,9 +143,14 @@ class LinkIndex:
                     counts.update(set(self._slots[a:b].tolist()))
             for key in bands:
                 counts.update(set(self._recent.get(key, ())))
-        hits = sorted(((c, s) for s, c in counts.items() if c >= min_bands and s >= self._base), reverse=True)
-        out = []
-        for c, s in hits[:limit]:
-            i = s - self._base
-            out.append(Candidate(Ref(self._partitions[i], self._offsets[i]), c))
-        return out
+        n = self._sketch_len
+        hits = []
+        for slot, shared in counts.items():
+            i = slot - self._base
+            if i < 0:
+                continue
+            sim = sketch_similarity(sketch[:n], bytes(self._sketches[i * n : (i + 1) * n])) if n and sketch else 0.0
+            if sim >= min_similarity:
+                hits.append((sim, shared, slot))
+        hits.sort(reverse=True)
+        return [Candidate(Ref(self._partitions[s - self._base], self._offsets[s - self._base]), c, sim) for sim, c, s in hits[:limit]]

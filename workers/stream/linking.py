@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 METHOD = "minhash-immutables"
 _GAP = "\n\n"
 _CACHE = 2048  # fingerprint records kept in memory for links (about 5 KB each)
+# A candidate's record is fetched when its sketch estimate is within this of UNSPUN_LINKING_SIMILARITY:
+# three standard errors of a 96-permutation estimate near 0.4, so a true link is almost never skipped.
+_ESTIMATE_MARGIN = 0.15
 
 
 def _joined(title: Any, text: str) -> str:
@@ -57,12 +60,13 @@ def _joined(title: Any, text: str) -> str:
 @dataclass
 class Extra:
     """A record sent with a batch's outputs: ``topic`` is ``fingerprints``, ``links`` or ``learned``;
-    ``bands`` and ``time`` are set for fingerprints (indexed once the broker acknowledged them)."""
+    ``bands``, ``sketch`` and ``time`` are set for fingerprints (indexed once the broker acknowledged them)."""
 
     topic: str
     key: bytes
     value: bytes
     bands: tuple[int, ...] = ()
+    sketch: bytes = b""
     time: float = 0.0
 
 
@@ -75,7 +79,7 @@ class Linker(Service):
 
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         self.settings = settings
-        self.index = LinkIndex(settings.linking_window_s, settings.linking_max_articles)
+        self.index = LinkIndex(settings.linking_window_s, settings.linking_max_articles, settings.linking_num_perm)
         self.counter = PairCounter(settings.learn_min_articles)
         self.learned_version = 0
         self._lock = threading.Lock()
@@ -148,7 +152,7 @@ class Linker(Service):
             return
         ref = Ref(r.partition, r.offset)
         with self._lock:
-            self.index.add(record["bands"], ref, record["time"])
+            self.index.add(record["bands"], ref, record["time"], bytes.fromhex(record["sketch"]))
             self._remember(ref, record)
             metrics.LINK_INDEX_ARTICLES.set(len(self.index))
 
@@ -212,8 +216,9 @@ class Linker(Service):
         fps: list[Fingerprint] = []
         for i, article in enumerate(articles):
             fp = self._fingerprint(article.get("title"), article["text"])
+            floor = max(0.0, self.settings.linking_similarity - _ESTIMATE_MARGIN)
             with self._lock:
-                hits = self.index.query(fp.bands)
+                hits = self.index.query(fp.bands, fp.sketch, min_similarity=floor, limit=2)
             records: list[dict | None] = []
             if hits:
                 assert self._loop is not None
@@ -248,11 +253,12 @@ class Linker(Service):
             "id": copy_of["id"] if copy_of else event["id"],
             "copy": event["id"] if copy_of else None,
             "bands": list(fp.bands),
+            "sketch": fp.sketch.hex(),
             "title": event.get("restored_title") if copy_of else event.get("title"),
             "text": event["restored_text"] if copy_of else event["text"],
             "time": now,
         }
-        out = [Extra("fingerprints", event["id"].encode(), orjson.dumps(record), fp.bands, now)]
+        out = [Extra("fingerprints", event["id"].encode(), orjson.dumps(record), fp.bands, fp.sketch, now)]
         for link in event.pop("_links", ()):
             value = {"schema": "unspun.link.v1", **link, "linked_at": utc_iso(now)}
             out.append(Extra("links", link["copy"].encode(), orjson.dumps(value)))
@@ -269,7 +275,7 @@ class Linker(Service):
             return
         ref = Ref(partition, offset)
         with self._lock:
-            self.index.add(extra.bands, ref, extra.time, ahead=True)
+            self.index.add(extra.bands, ref, extra.time, extra.sketch, ahead=True)
             self._remember(ref, orjson.loads(extra.value))
 
     def learned_entries(self) -> list:
