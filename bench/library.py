@@ -172,14 +172,21 @@ def run(articles: list[dict], warmup: list[dict], repeats: int = 3) -> dict:
     }
 
 
-def thesaurus_dictionary(n: int, folder: Path) -> Path:
-    """A synonym-group file (one ``|``-separated group per line, head first) of ``n`` groups
-    (``workers.evaluation.groups.mythes_groups``) in ``folder``. Raises ``FileNotFoundError`` without
-    the thesaurus."""
+def use_thesaurus_dictionary(n: int) -> Path:
+    """Write a synonym-group file (one ``|``-separated group per line, head first) of ``n`` groups
+    (``workers.evaluation.groups.mythes_groups``) to a temporary folder and point ``UNSPUN_EXTRA_TABLES``
+    (and, unless set, ``UNSPUN_CACHE_DIR``) at it; returns its path. Call before the settings are read.
+    Raises ``FileNotFoundError`` without the thesaurus."""
+    import tempfile
+
     from workers.evaluation.groups import mythes_groups, write_groups
     from workers.restoration.ngram import default_model
 
-    return write_groups(mythes_groups(default_model(), n), folder / f"thesaurus-{n}-groups.txt")
+    folder = Path(tempfile.mkdtemp(prefix="unspun-groups-"))
+    path = write_groups(mythes_groups(default_model(), n), folder / f"thesaurus-{n}-groups.txt")
+    os.environ["UNSPUN_EXTRA_TABLES"] = str(path)
+    os.environ.setdefault("UNSPUN_CACHE_DIR", str(folder / "cache"))
+    return path
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -197,11 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     repeats = args.repeats or (2 if args.quick else 5)
     cpu = pin_one_core()
     if args.groups:
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="unspun-groups-"))
-        os.environ["UNSPUN_EXTRA_TABLES"] = str(thesaurus_dictionary(args.groups, folder))
-        os.environ.setdefault("UNSPUN_CACHE_DIR", str(folder / "cache"))
+        use_thesaurus_dictionary(args.groups)
     arts = article_set.generate(n, shared=args.shared)
     warm = article_set.generate(8, seed=99, shared=args.shared)
     result = run(arts, warm, repeats)

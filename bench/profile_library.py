@@ -3,7 +3,9 @@
 Prints the call tree (functions over ``--min-pct`` of the time) and writes an HTML profile under
 ``bench/results/``. Needs ``pip install pyinstrument``. Pinned to one core like ``bench/library.py``.
 
-    python bench/profile_library.py [--n 64] [--shared] [--min-pct 2]
+    python bench/profile_library.py [--n 64] [--shared] [--min-pct 2] [--groups 15000]
+
+``--groups N`` loads a thesaurus dictionary of N synonym groups first (see ``bench/library.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ for _p in (str(ROOT), str(ROOT / "bench")):
         sys.path.insert(0, _p)
 
 import articles as article_set  # noqa: E402
-from library import _normalised, pin_one_core  # noqa: E402
+from library import _normalised, pin_one_core, use_thesaurus_dictionary  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,8 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--shared", action="store_true")
     p.add_argument("--min-pct", type=float, default=2.0, help="hide frames under this share of the time")
     p.add_argument("--interval", type=float, default=0.0005, help="sampling interval, seconds")
+    p.add_argument("--groups", type=int, default=0, help="also load a thesaurus dictionary of this many groups")
     args = p.parse_args(argv)
     pin_one_core()
+    if args.groups:
+        use_thesaurus_dictionary(args.groups)
     settings = get_settings()
     enricher = Enricher(settings)
     docs = _normalised(article_set.generate(args.n, shared=args.shared), settings)
