@@ -133,6 +133,7 @@ def worker(
     settings = _settings(broker=broker, metrics_port=metrics_port)
     _check_dictionaries(settings)
     embedded: EmbeddedBroker | None = None
+    states: list[Any] = []  # the worker's state, for the lag at exit
     try:
         if not settings.broker:
             try:
@@ -140,18 +141,41 @@ def worker(
             except BrokerError as exc:
                 raise _fail(str(exc)) from None
             typer.echo(f"unspun: started the embedded broker at {embedded.url} (memory only)", err=True)
-            settings = settings.model_copy(update={"broker": embedded.url})
+            settings = settings.model_copy(update={"broker": embedded.url, **_embedded_group_timing(settings)})
         try:
-            run_worker(settings)
+            run_worker(settings, on_exit=states.append)
         except (MetricsPortInUse, BrokerUnavailable) as exc:
             raise _fail(str(exc)) from None
         except OutputsNotSent as exc:
             raise _fail(str(exc), 1) from None
         except ValueError as exc:
             raise _fail(str(exc)) from None
+        except KeyboardInterrupt:  # before the worker handles signals itself (waiting for the broker)
+            raise _fail("interrupted during start-up", 130) from None
     finally:
         if embedded is not None:
             embedded.stop()
+            left = states[0].unprocessed() if states else None
+            if left is None:
+                gone = "whatever was not processed yet is gone"
+            elif left:
+                gone = f"{left} messages of {settings.input_topic} were not processed yet (lag at exit) and are gone"
+            else:
+                gone = "every message it held was processed"
+            typer.echo(f"unspun: stopped the embedded broker, which keeps messages in memory only: {gone}", err=True)
+
+
+#: Consumer group session timeout on the embedded broker, seconds: it answers a group join only
+#: after half the session timeout (15 s with the default 30 s), which held up /ready.
+EMBEDDED_SESSION_TIMEOUT_S = 8.0
+
+
+def _embedded_group_timing(settings: Settings) -> dict[str, float]:
+    """Session timeout and heartbeat for the embedded broker, unless the user set them."""
+    if "session_timeout_s" in settings.model_fields_set:
+        return {}
+    heartbeat = min(settings.heartbeat_interval_s, EMBEDDED_SESSION_TIMEOUT_S / 4)
+    return {"session_timeout_s": EMBEDDED_SESSION_TIMEOUT_S, "heartbeat_interval_s": heartbeat}
 
 
 @app.command()

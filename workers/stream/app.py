@@ -23,6 +23,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,6 +99,8 @@ class WorkerState:
         self.linker: Any = None
         self.linking_topics: dict[str, Any] = {}
         self.processed: dict[tuple[str, int], int] = {}
+        #: Last known lag per input (topic, partition): messages not processed yet.
+        self.lag: dict[tuple[str, int], int] = {}
         self.fetch_max_wait_ms = settings.fetch_max_wait_ms
         self._fetch_tuned = False
         self.data_dir: Path | None = None
@@ -116,11 +119,33 @@ class WorkerState:
         return self._enricher_ready
 
     async def load_enricher(self) -> None:
-        """Build the Enricher in the executor; on failure record the error and re-raise."""
+        """Build the Enricher in a daemon thread; on failure record the error and re-raise.
+
+        Not in the executor: Python waits for its threads at exit, so a worker stopped during
+        start-up would wait for the models it no longer needs."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
+        loaded: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if not loaded.done():
+                loaded.set_exception(error) if error is not None else loaded.set_result(result)
+
+        def load() -> None:
+            try:
+                result, error = self.enricher_factory(self.settings), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(settle, result, error)
+            except RuntimeError:  # the loop is closed: the worker stopped meanwhile
+                close = getattr(result, "close", None)
+                if callable(close):
+                    close()
+
+        threading.Thread(target=load, name="unspun-load-models", daemon=True).start()
         try:
-            self.enricher = await loop.run_in_executor(self.executor, self.enricher_factory, self.settings)
+            self.enricher = await loaded
         except BaseException as exc:
             self.enricher_error = exc
             self._event().set()
@@ -216,7 +241,26 @@ class WorkerState:
             if highwater is None or highwater < 0:
                 continue
             position = self.processed.get((tp.topic, tp.partition), -1) + 1
+            self.lag[(tp.topic, tp.partition)] = max(0, highwater - position)
             metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, highwater - position))
+
+    def unprocessed(self) -> int | None:
+        """Messages of the input topic this worker saw but did not process (sum of the last known
+        lag of its partitions); None when it never learned the end of a partition."""
+        self.update_lag()
+        return sum(self.lag.values()) if self.lag else None
+
+    def abort_loading(self) -> bool:
+        """Stop a model load still in progress (the worker is stopping during start-up): kill the
+        enrichment child that is loading, so the loading thread ends now instead of after the
+        load (Python waits for that thread at exit). Returns True when a load was stopped."""
+        if self.enricher is not None:
+            return False
+        import multiprocessing  # noqa: PLC0415
+
+        for child in multiprocessing.active_children():
+            child.kill()
+        return True
 
 
 def _default_enricher(settings: Settings) -> Any:
@@ -394,11 +438,33 @@ def create_app(
     return app
 
 
+class _Worker(faust.Worker):
+    """Faust's worker, saying at once when a stop signal comes during start-up, and cancelling a
+    model load in progress (Python would otherwise wait for it at exit: 13 s and no message)."""
+
+    def __init__(self, state: WorkerState, *args: Any, **kwargs: Any) -> None:
+        self.unspun_state = state
+        super().__init__(*args, **kwargs)
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        state = self.unspun_state
+        if not getattr(self, "_signal_stop_time", None) and not state.ready():
+            pending = [
+                what
+                for what, done in (("loading the models", state.models_ready), ("joining the consumer group", bool(state.assigned_input_partitions())))
+                if not done
+            ]
+            log.warning("stopping during start-up (was %s); this takes a few seconds", " and ".join(pending) or "starting")
+            state.abort_loading()
+        super()._schedule_shutdown(signal)
+
+
 def run_worker(
     settings: Settings,
     *,
     enricher_factory: Callable[[Settings], Any] | None = None,
     on_bound: Callable[[int], None] | None = None,
+    on_exit: Callable[[WorkerState], None] | None = None,
 ) -> None:
     """Run the worker until SIGINT/SIGTERM: bind the metrics port, create topics, run Faust.
 
@@ -406,6 +472,8 @@ def run_worker(
         settings: worker settings with ``broker`` set.
         enricher_factory: see :func:`create_app`.
         on_bound: called with the metrics port once it is bound (useful with port 0).
+        on_exit: called with the worker's state once Faust has stopped (for example to report
+            :meth:`WorkerState.unprocessed`).
 
     Raises:
         MetricsPortInUse: the metrics port is taken (before anything else starts).
@@ -455,7 +523,8 @@ def run_worker(
                 log.info("created topics %s with %d partitions", created, settings.partitions)
             return
 
-    worker = faust.Worker(
+    worker = _Worker(
+        state,
         app,
         *app.unspun_services,  # type: ignore[attr-defined]
         loglevel=settings.log_level,
@@ -489,6 +558,12 @@ def run_worker(
             ) from None
         raise
     finally:
+        state.abort_loading()
+        left = state.unprocessed()
+        if left:
+            log.warning("stopped with %d messages of %s not processed yet (lag at exit)", left, settings.input_topic)
+        if on_exit is not None:
+            on_exit(state)
         state.executor.shutdown(wait=False, cancel_futures=True)
         close = getattr(state.enricher, "close", None)
         if callable(close):
