@@ -90,3 +90,28 @@ def test_pps_documents_have_exact_spans():
             out += [spun[pos : s.start], s.original]
             pos = s.end
         assert "".join(out) + spun[pos:] == clean
+
+
+def test_bundled_set_is_from_the_reported_split_only():
+    from workers.evaluation import corpora
+    from workers.restoration.build.ngram import is_held_out
+
+    pairs = corpora.bundled_pps()
+    assert len(pairs) == 300 and all(pps.half_of(expected) == "report" for _, expected in pairs)
+    docs = corpora.bundled_senate()
+    assert len(docs) == 30 and all(is_held_out(name) for name, _ in docs)  # never in the n-gram model
+
+
+def test_tuning_and_reported_documents_are_disjoint(monkeypatch, tmp_path):
+    from workers.evaluation import corpora, restoration
+
+    senate = [(f"raw/S/{k}.txt", f"release {k} " * 80) for k in range(20)]
+    monkeypatch.setattr(corpora, "senate_held_out", lambda shared, limit=None: iter(senate[:limit]))
+    monkeypatch.setattr(corpora, "onestop_advanced", lambda shared: [(f"ose{k}", "text") for k in range(10)])
+    monkeypatch.setattr(corpora, "gum_wikinews", lambda shared: [("gum0", "text")])
+    tune = {d.id for d in restoration.load_docs(tmp_path, quick=True, split="tune")}
+    report = {d.id for d in restoration.load_docs(tmp_path, quick=True, split="report")}
+    assert tune and report and not tune & report
+    assert "gum0" in report and "raw/S/1.txt" in report and "raw/S/0.txt" in tune
+    with pytest.raises(ValueError):
+        restoration.load_docs(tmp_path, quick=True, split="fit")
