@@ -31,6 +31,7 @@ class Calibration:
     doc_prior: float = 0.5
     lm_weight: float = 1.0
     edit_weights: list = field(default_factory=list)
+    doc_weights: list = field(default_factory=list)
     fitted_on: str = "defaults"
     extra: dict = field(default_factory=dict)
 
@@ -60,16 +61,33 @@ class Calibration:
         p = min(max(p, 1e-9), 1 - 1e-9)
         return sigmoid(self.edit_a * math.log(p / (1 - p)) + self.edit_b)
 
-    def doc_score(self, llr: float, n_tokens: int) -> float:
-        """Probability the article is spun, from its log-likelihood ratio ``llr`` (nats) per square root
+    def doc_score(self, llr: float, n_tokens: int, top: float = 0.0) -> float:
+        """Probability the article is spun (see ``doc_logit``)."""
+        return sigmoid(self.doc_logit(llr, n_tokens, top))
+
+    def doc_logit(self, llr: float, n_tokens: int, top: float = 0.0) -> float:
+        """Log-odds that the article is spun, from its log-likelihood ratio ``llr`` (nats) per square root
         of its length in tokens (the naive-Bayes sum over-counts dependent evidence in long articles, so
-        a short, lightly spun article must not need the total of a long one)."""
-        return sigmoid(self.doc_a * doc_feature(llr, n_tokens) + self.doc_b)
+        a short, lightly spun article must not need the total of a long one) and, with ``doc_weights``
+        (intercept first, then one weight per ``DOC_FEATURES``), its strongest signatures ``top`` (nats:
+        the largest form log-likelihood ratios of the article), which carry short texts."""
+        if self.doc_weights and len(self.doc_weights) == len(DOC_FEATURES) + 1:
+            w = self.doc_weights
+            return w[0] + sum(a * x for a, x in zip(w[1:], doc_features(llr, n_tokens, top)))
+        return self.doc_a * doc_feature(llr, n_tokens) + self.doc_b
 
 
 def doc_feature(llr: float, n_tokens: int) -> float:
     """The document calibration's input: ``llr / sqrt(n_tokens)``."""
     return llr / math.sqrt(max(1, n_tokens))
+
+
+DOC_FEATURES = ("llr_per_sqrt_tokens", "top_signatures", "log_tokens")
+
+
+def doc_features(llr: float, n_tokens: int, top: float) -> tuple[float, float, float]:
+    """Inputs of the document model, in the order of ``DOC_FEATURES``."""
+    return doc_feature(llr, n_tokens), top, math.log(max(1, n_tokens))
 
 
 def sigmoid(x: float) -> float:

@@ -103,3 +103,18 @@ def posterior_rate(tot: list[float]) -> float:
     mx = max(tot)
     ws = [math.exp(t - mx) for t in tot]
     return sum(w * r for w, r in zip(ws, RHO_GRID)) / sum(ws)
+
+
+TOP_SIGNATURES = 3  # occurrences that make an article's strongest signatures
+
+
+def top_signatures(spun) -> float:
+    """Sum of the ``TOP_SIGNATURES`` largest positive form llrs (nats, at the calibrated rate) over the
+    article's occurrences (``spun``: (FormInfo, occurrences) pairs). A short text has too few forms for
+    the length-normalised sum to speak, but two forms clean text almost never has are a signature."""
+    vals: list[float] = []
+    for f, k in spun:
+        if f.llr > 0:
+            vals.extend([f.llr] * min(k, TOP_SIGNATURES))
+    vals.sort(reverse=True)
+    return sum(vals[:TOP_SIGNATURES])

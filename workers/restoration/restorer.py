@@ -3,17 +3,24 @@
 Steps for one text (see ``Restorer.restore``):
 
 1. Leftover spintax groups ("{that a}") become edits of kind ``spintax``.
-2. Every token span whose normalised tokens are a spun form of the spinner table is a candidate span;
-   its options are the table originals, inflected like the spun form (``table.py``).
-3. Article-level evidence: the naive-Bayes log-likelihood ratio of the article's table forms
-   (``priors.py``) gives ``spin_score``, the calibrated probability the article was spun.
-4. Each option gets a prior log-odds ``log(pi * rho * w) - log(1 - pi * rho * m)`` (``rho``: the article's
-   estimated substitution rate, posterior mean over ``priors.RHO_GRID``; ``pi``: spin score
-   without the span's own evidence) plus the n-gram log-probability gain of the window
-   (2 tokens left, the variant, 2 tokens right) over keeping the span (``ngram.py``).
+2. Knowledge comes in spinner families (``families.py``: the shipped news table, the WordNet-synset
+   family, each imported dictionary, learned substitutions). In every family, each token span whose
+   normalised tokens are a spun form of its table is a candidate span; its options are the originals,
+   inflected like the spun form (``table.py``).
+3. Article-level evidence per family: the naive-Bayes log-likelihood ratio of the article's forms of
+   that family (``priors.py``) and its strongest signatures give the family's calibrated log-odds that
+   the article was spun with it; the article is attributed to the strongest family, or to none
+   (``Restoration.family``), and ``spin_score`` is that family's probability.
+4. Each option gets a prior log-odds ``log(sum_f pi_f * rho * w_f) - log(1 - sum_f pi_f * rho * m_f)``
+   (``pi_f``: the probability that the article's spinner uses family ``f``'s pairs, without the span's
+   own evidence; ``rho``: substitution rate; ``w_f``: the family's weight of the pair; ``m_f``: the spun
+   form is itself one of its originals) plus the n-gram log-probability gain of the window (2 tokens
+   left, the variant, 2 tokens right) over keeping the span (``ngram.py``).
 5. Interacting spans (overlapping or within 2 tokens) are decided jointly: all combinations of their
    plausible options are scored over one window and the best is taken; an edit's posterior is its
-   marginal over the combinations, calibrated to a confidence (``calibration.py``).
+   marginal over the combinations, calibrated to a confidence (``calibration.py``). A form restored
+   confidently in one place is restored the same way where the decision kept it, title and body alike,
+   unless the context there speaks against it.
 6. Edits with confidence >= ``threshold`` are applied; the restored text copies the spun span's
    capitalisation (``casing.py``). Name parts are restored only inside a capitalised name whose spun
    form is unknown to the corpus; common words used as capitalised names are penalised.
@@ -32,9 +39,12 @@ from typing import Any, NamedTuple, Sequence
 from workers.restoration.calibration import Calibration, sigmoid
 from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
 from workers.restoration.edits import Edit, apply_edits
-from workers.restoration.priors import FormInfo, article_evidence, form_info, mean_llr, unchanged_llr
+from workers.restoration.priors import (
+    TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures, unchanged_llr,
+)
 from workers.restoration.spintax import find_spintax
-from workers.restoration.table import SpinnerTable, default_table
+from workers.restoration.families import PRIORS, Family, shipped_families
+from workers.restoration.table import Entry, SpinnerTable, build_table
 from workers.restoration.tokens import Token, tokenize
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,7 @@ MAX_COMBOS = 64  # per group of interacting spans
 MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
 MAX_GROUP = 4  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
 MIN_POSTERIOR = 1e-3
+FAMILY_MIN = 0.5  # an article is attributed to a family whose posterior reaches this, else to none
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
     "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates", "name_attested",
@@ -67,8 +78,10 @@ class Restoration:
     the input (``apply_edits(input, edits) == text``); ``spin_score``: probability in [0, 1] that the
     input was spun; ``rejected``: proposed edits below the threshold (same shape, not applied);
     ``n_tokens``: tokens in the input; ``n_candidates``: candidate spans considered; ``llr``: the
-    article log-likelihood ratio (nats) behind ``spin_score``; ``features``: {(start, end): confidence
-    features} of proposed edits, filled only when the restorer was made with ``collect_features``.
+    article log-likelihood ratio (nats) behind ``spin_score`` and ``top`` its strongest signatures (nats); ``features``: {(start, end): confidence
+    features} of proposed edits, filled only when the restorer was made with ``collect_features``;
+    ``family``: name of the spinner family the article is attributed to (``None``: none is likely
+    enough) and ``family_confidence`` its posterior probability in [0, 1].
     """
 
     text: str
@@ -79,6 +92,9 @@ class Restoration:
     n_candidates: int = 0
     llr: float = 0.0
     features: dict = field(default_factory=dict)
+    family: str | None = None
+    family_confidence: float = 0.0
+    top: float = 0.0
 
 
 class _Option(NamedTuple):
@@ -113,6 +129,22 @@ class _NullModel:
 def _logit(p: float) -> float:
     p = min(max(p, 1e-9), 1 - 1e-9)
     return math.log(p / (1 - p))
+
+
+def _length_index(table: SpinnerTable) -> dict[str, tuple[int, ...]]:
+    """First token -> lengths of the table forms starting with it, longest first (longest match)."""
+    lens: dict[str, set[int]] = {}
+    for k in list(table.reverse) + list(table.forward):
+        lens.setdefault(k[0], set()).add(len(k))
+    return {w: tuple(sorted(v, reverse=True)) for w, v in lens.items()}
+
+
+def _family_posterior(logits: list[float]) -> list[float]:
+    """Posterior of each family from its log-odds against "not spun" (the none class has log-odds 0)."""
+    mx = max([0.0, *logits])
+    ws = [math.exp(x - mx) for x in logits]
+    z = math.exp(-mx) + sum(ws)
+    return [w / z for w in ws]
 
 
 def _load_model():
@@ -151,26 +183,44 @@ class Restorer:
         calibration: Calibration | None = None,
         extra_tables: Sequence[str] | None = None,
         collect_features: bool = False,
+        families: Sequence[Family] | None = None,
     ):
-        self.table = table if table is not None else default_table(extra_tables)
+        if families is None:
+            families = [Family("news", table)] if table is not None else shipped_families(extra_tables or ())
+        self.families: list[Family] = list(families)
         self.model = model if model is not None else _load_model()
         self.cal = calibration if calibration is not None else Calibration.load()
         self.threshold = threshold
         self.collect_features = collect_features
-        self._forms: dict[tuple[str, ...], FormInfo] = {}
-        # first token -> lengths of the table forms starting with it, longest first (longest match)
-        lens: dict[str, set[int]] = {}
-        for k in list(self.table.reverse) + list(self.table.forward):
-            lens.setdefault(k[0], set()).add(len(k))
-        self._lengths = {w: tuple(sorted(s, reverse=True)) for w, s in lens.items()}
+        self._forms: list[dict[tuple[str, ...], FormInfo]] = [{} for _ in self.families]
+        self._lengths = [_length_index(f.table) for f in self.families]
         self._unchanged = unchanged_llr(self.cal.rho)
+
+    @property
+    def table(self) -> SpinnerTable:
+        """The first family's table (the shipped news table by default)."""
+        return self.families[0].table
+
+    def update_family(self, name: str, entries: Sequence[Entry]) -> None:
+        """Replace (or add) the family ``name`` with a table built from ``entries`` (``table.Entry``);
+        used to bring learned substitutions in without a restart. The swap is one assignment per list,
+        so a restoration running in another thread sees the old or the new family, never half of one."""
+        fam = Family(name, build_table(list(entries), version=f"{name}-{len(entries)}"), PRIORS.get(name, 0.0))
+        names = [f.name for f in self.families]
+        k = names.index(name) if name in names else len(names)
+        fams, forms, lens = list(self.families), list(self._forms), list(self._lengths)
+        if k == len(names):
+            fams.append(fam), forms.append({}), lens.append(_length_index(fam.table))
+        else:
+            fams[k], forms[k], lens[k] = fam, {}, _length_index(fam.table)
+        self.families, self._forms, self._lengths = fams, forms, lens
 
     @property
     def version(self) -> dict:
         """Versions of the parts: restorer code, table hash, model version, calibration source."""
         return {
             "restorer": RESTORER_VERSION,
-            "table": self.table.version,
+            "table": "+".join(f"{f.name}:{f.table.version}" for f in self.families),
             "model": str(getattr(self.model, "version", "unknown")),
             "calibration": self.cal.fitted_on,
             "threshold": self.threshold,
@@ -185,14 +235,15 @@ class Restorer:
             text = "" if text is None else str(text)
         return self._restore(text)
 
-    def form(self, key: tuple[str, ...]) -> FormInfo:
-        """Cached prior facts of a spun form (see ``priors.form_info``)."""
-        f = self._forms.get(key)
+    def form(self, key: tuple[str, ...], family: int = 0) -> FormInfo:
+        """Cached prior facts of a spun form in one family (see ``priors.form_info``)."""
+        cache = self._forms[family]
+        f = cache.get(key)
         if f is None:
-            f = form_info(key, self.table, self.model, self.cal.rho)
-            if len(self._forms) > 500_000:
-                self._forms.clear()
-            self._forms[key] = f
+            f = form_info(key, self.families[family].table, self.model, self.cal.rho)
+            if len(cache) > 500_000:
+                cache.clear()
+            cache[key] = f
         return f
 
     # ------------------------------------------------------------------ internals
@@ -205,46 +256,29 @@ class Restorer:
         n = [t.norm for t in toks]
         N = len(toks)
 
-        # candidate spans and article evidence (greedy longest match for the evidence)
-        spans_raw: list[tuple[int, int, tuple[str, ...]]] = []
-        evid: dict[int, FormInfo] = {}
-        seen: dict[tuple[str, ...], list] = {}  # spun form -> [FormInfo, occurrences]
-        n_unchanged = 0
-        covered_to = 0
-        reverse, forward, lengths = self.table.reverse, self.table.forward, self._lengths
-        for i in range(N):
-            ls = lengths.get(n[i])
-            if not ls:
-                continue
-            took = False
-            for L in ls:
-                if i + L > N:
-                    continue
-                key = tuple(n[i : i + L])
-                in_rev = key in reverse
-                if in_rev and not any(locked[i : i + L]):
-                    spans_raw.append((i, i + L, key))
-                if i >= covered_to and not took:
-                    if in_rev:
-                        fi = self.form(key)
-                        sk = seen.get(key)
-                        if sk is None:
-                            seen[key] = [fi, 1]
-                        else:
-                            sk[1] += 1
-                        evid[len(spans_raw) - 1] = fi
-                        covered_to, took = i + L, True
-                    elif key in forward:
-                        n_unchanged += 1
-                        covered_to, took = i + L, True
-        tot, llr, rate = article_evidence(seen.values(), n_unchanged)
-        if groups:  # leftover spintax braces are a signature of spinning, as strong as a form never seen clean
-            tot = [t + SPINTAX_LLR * len(groups) for t in tot]
-            llr += SPINTAX_LLR * len(groups)
-        spin = self.cal.doc_score(llr, N)
+        # per family: candidate spans and article evidence (greedy longest match for the evidence)
+        span_at: dict[tuple[int, int], list] = {}  # (i, j) -> [key, {family: own FormInfo or None}]
+        logits: list[float] = []
+        tots: list[list[float]] = []
+        tops: list[float] = []
+        for fi in range(len(self.families)):
+            tot, llr, top = self._evidence(fi, n, locked, span_at)
+            if groups:  # leftover spintax braces are a signature of spinning, as strong as a form never seen clean
+                tot = [t + SPINTAX_LLR * len(groups) for t in tot]
+                llr += SPINTAX_LLR * len(groups)
+                top += SPINTAX_LLR * min(len(groups), TOP_SIGNATURES)
+            tots.append(tot)
+            tops.append(top)
+            logits.append(self.cal.doc_logit(llr, N, top) + self.families[fi].prior)
+        best_f = max(range(len(logits)), key=logits.__getitem__)
+        spin = sigmoid(logits[best_f])
+        post = _family_posterior(logits)
+        family = self.families[best_f].name if post[best_f] >= FAMILY_MIN else None
+        llr = mean_llr(tots[best_f])
 
-        spans = self._options(text, toks, n, spans_raw, tot, evid, self.cal.rho)
+        spans = self._options(text, toks, n, span_at, tots, tops, logits, self.cal.rho)
         chosen = self._decide(n, spans)
+        chosen = self._consistent(n, spans, chosen)
 
         edits: list[Edit] = []
         rejected: list[Edit] = []
@@ -297,7 +331,51 @@ class Restorer:
             n_candidates=len(spans),
             llr=llr,
             features=features,
+            family=family,
+            family_confidence=post[best_f],
+            top=tops[best_f],
         )
+
+    def _evidence(self, fi: int, n: list[str], locked: list[bool], span_at: dict) -> tuple[list[float], float, float]:
+        """Collect family ``fi``'s candidate spans into ``span_at`` and return its article evidence
+        (llr per rate of ``RHO_GRID``, their mean, and the strongest signatures, nats). Evidence counts each token once: the
+        longest table form starting at the first uncovered token."""
+        table = self.families[fi].table
+        reverse, forward, lengths = table.reverse, table.forward, self._lengths[fi]
+        N = len(n)
+        seen: dict[tuple[str, ...], list] = {}  # spun form -> [FormInfo, occurrences]
+        n_unchanged = 0
+        covered_to = 0
+        for i in range(N):
+            ls = lengths.get(n[i])
+            if not ls:
+                continue
+            took = False
+            for L in ls:
+                if i + L > N:
+                    continue
+                key = tuple(n[i : i + L])
+                in_rev = key in reverse
+                own = None
+                if i >= covered_to and not took:
+                    if in_rev:
+                        own = self.form(key, fi)
+                        sk = seen.get(key)
+                        if sk is None:
+                            seen[key] = [own, 1]
+                        else:
+                            sk[1] += 1
+                        covered_to, took = i + L, True
+                    elif key in forward:
+                        n_unchanged += 1
+                        covered_to, took = i + L, True
+                if in_rev and not any(locked[i : i + L]):
+                    slot = span_at.get((i, i + L))
+                    if slot is None:
+                        slot = span_at[(i, i + L)] = [key, {}]
+                    slot[1][fi] = own
+        tot, llr, _rate = article_evidence(seen.values(), n_unchanged)
+        return tot, llr, top_signatures(seen.values())
 
     @staticmethod
     def _tokens(text: str, groups) -> tuple[list[Token], list[bool]]:
@@ -376,14 +454,19 @@ class Restorer:
             i = j
         return init, head
 
-    def _options(self, text, toks, n, spans_raw, tot, evid, rho) -> list[_Span]:
-        """Candidate options per span; ``tot``: article llr per rate of ``RHO_GRID``, ``evid``: {span index:
-        its FormInfo when it counted as article evidence}, ``rho``: the article's estimated rate."""
-        if not spans_raw:
+    def _options(self, text, toks, n, span_at, tots, tops, logits, rho) -> list[_Span]:
+        """Candidate options per span. ``span_at``: {(i, j): [spun key, {family index: its FormInfo when the
+        span counted as that family's article evidence, else None}]}; ``tots``/``logits``: per family, the
+        article llr per rate of ``RHO_GRID`` and the attribution log-odds; ``rho``: substitution rate.
+
+        An original's prior mass is summed over the families that hold the pair, each weighted by the
+        probability that the article's spinner uses that family's pairs, judged from the family's own
+        evidence without the span's (a family the article shows no sign of contributes nothing; families
+        overlap, as a learned family overlaps the spinner it was learned from, so they do not compete)."""
+        if not span_at:
             return []
         init, head = self._context(text, toks)
-        cal = self.cal
-        pis: dict[int, float] = {}
+        pis: dict[tuple[int, int], float] = {}
         N = len(toks)
         # words written capitalised mid-sentence in the body are names here, also where a headline
         # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
@@ -391,14 +474,31 @@ class Restorer:
             toks[k].norm for k in range(N) if not init[k] and not head[k] and is_capitalised(toks[k].text)
         }
         spans: list[_Span] = []
-        for idx, (i, j, key) in enumerate(spans_raw):
-            f = self.form(key)
-            own = evid.get(idx)
-            pi = pis.get(id(own))
-            if pi is None:  # spin score without the span's own evidence
-                wo = tot if own is None else [t - v for t, v in zip(tot, own.llrs)]
-                pi = pis[id(own)] = cal.doc_score(mean_llr(wo), N)
-            keep_p = 1 - pi * rho * f.is_original
+        for (i, j), (key, fams) in sorted(span_at.items()):
+            mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, candidate, otoks, c_o, FormInfo]
+            keep_mass = 0.0
+            pi_tot = 0.0
+            f = None
+            for fi, own in fams.items():
+                pi = pis.get((fi, id(own)))
+                if pi is None:  # the family's posterior without the span's own evidence
+                    lo = logits[fi]
+                    if own is not None:
+                        wo = [t - v for t, v in zip(tots[fi], own.llrs)]
+                        lo = self.cal.doc_logit(mean_llr(wo), N, tops[fi] - max(0.0, own.llr)) + self.families[fi].prior
+                    pi = pis[(fi, id(own))] = sigmoid(lo)
+                ff = self.form(key, fi)
+                f = ff if f is None or len(ff.candidates) > len(f.candidates) else f
+                pi_tot = max(pi_tot, pi)
+                keep_mass += pi * rho * ff.is_original
+                for c, otoks, c_o in ff.candidates:
+                    m = mass.get((c.original, c.kind))
+                    if m is None:
+                        mass[(c.original, c.kind)] = [pi * rho * c.weight, c, otoks, c_o, ff]
+                    else:
+                        m[0] += pi * rho * c.weight
+            keep_p = max(1e-6, 1 - keep_mass)
+            pi = min(max(pi_tot, 1e-9), 1 - 1e-9)
             first = toks[i].text
             cap = is_capitalised(first)
             midcap = cap and ((not init[i] and not head[i]) or toks[i].norm in names)
@@ -406,10 +506,10 @@ class Restorer:
             next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
             inner_cap = j - i > 1 and sum(is_capitalised(toks[k].text) for k in range(i, j)) >= 2
             opts: list[_Option] = []
-            for c, otoks, c_o in f.candidates:
+            for m_o, c, otoks, c_o, fc in mass.values():
                 if not otoks:
                     continue
-                bonus = math.log(max(1e-12, pi * rho * c.weight)) - math.log(max(1e-12, keep_p))
+                bonus = math.log(max(1e-12, m_o)) - math.log(keep_p)
                 orig_cap = c.original[:1].isupper()
                 if c.kind == "name":
                     # a name part stands next to another one, unless the spun form is itself no name
@@ -440,7 +540,7 @@ class Restorer:
                     float(midcap),
                     float(c.kind == "name"),
                     float(len(key) > 1 or len(otoks) > 1),
-                    math.log(len(f.candidates)),
+                    math.log(len(fc.candidates)),
                     float(attested),
                 )
                 if bonus < MIN_BONUS:
@@ -592,6 +692,45 @@ class Restorer:
                 res.append(t)
                 last = t[0].j
         return res
+
+    def _consistent(self, n: list[str], spans: list[_Span], chosen: list) -> list:
+        """A spinner rewrites a form the same way throughout an article, title and body alike: where one
+        occurrence of a spun form is restored with posterior >= ``CONSISTENT_MIN``, the occurrences the
+        decision kept get the same option too, unless their own context speaks against it (their window's
+        n-gram gain, nats, is added to the restored occurrence's log-odds). Returns ``chosen`` extended."""
+        best: dict[tuple[str, ...], tuple[str, float]] = {}
+        for sp, opt, p, _ in chosen:
+            if p >= CONSISTENT_MIN and p > best.get(sp.key, ("", 0.0))[1]:
+                best[sp.key] = (opt.surface, p)
+        if not best:
+            return chosen
+        taken = sorted((sp.i, sp.j) for sp, *_ in chosen)
+        extra: list[tuple[_Span, _Option, float]] = []
+        windows: list[list[str]] = []
+        starts: list[int] = []
+        for sp in spans:
+            b = best.get(sp.key)
+            if b is None or any(i < sp.j and sp.i < j for i, j in taken):
+                continue
+            opt = next((o for o in sp.options if o.surface == b[0]), None)
+            if opt is None:
+                continue
+            left, right = n[max(0, sp.i - 2) : sp.i], n[sp.j : sp.j + 2]
+            windows += [left + n[sp.i : sp.j] + right, left + list(opt.toks) + right]
+            starts += [len(left), len(left)]
+            extra.append((sp, opt, b[1]))
+        if not extra:
+            return chosen
+        scores = _score_many(self.model, windows, starts)
+        lmw = self.cal.lm_weight * LN10
+        out = list(chosen)
+        for k, (sp, opt, p_other) in enumerate(extra):
+            gain = (scores[2 * k + 1] - scores[2 * k]) * lmw
+            p = sigmoid(_logit(p_other) + gain)
+            if p >= 0.5:
+                out.append((sp, opt._replace(gain=gain), p, 1.0 - p))
+        out.sort(key=lambda t: t[0].i)
+        return out
 
     @staticmethod
     def _combos(g: list[_Span]) -> list[tuple[int, ...]]:

@@ -1,0 +1,58 @@
+"""Spinner families: attribution of an article to the family whose evidence is strongest, restoration
+with that family, and families replaced at run time (learned substitutions)."""
+
+from pathlib import Path
+
+import pytest
+
+from workers.restoration.edits import apply_edits
+from workers.restoration.families import Family
+from workers.restoration.restorer import Restorer
+from workers.restoration.table import Entry, load_table
+
+OTHER = Path(__file__).parent / "data" / "other_family"
+
+MINI_SPUN = "The corporate mentioned 1000's of jobs would go this yr, and the corporate mentioned it again."
+OTHER_SPUN = "The enterprise proclaimed multitudes of jobs would go this twelvemonth, and the enterprise proclaimed it again."
+ORIGINAL = "The company said thousands of jobs would go this year, and the company said it again."
+CLEAN = "The committee said on Tuesday that it would hold a hearing next week on the budget request."
+
+
+@pytest.fixture(scope="module")
+def two_families(mini_table, model):
+    other = Family("other", load_table(OTHER, use_cache=False))
+    return Restorer(families=[Family("news", mini_table), other], model=model)
+
+
+@pytest.mark.parametrize("spun, family", [(MINI_SPUN, "news"), (OTHER_SPUN, "other")])
+def test_article_is_attributed_to_the_family_that_spun_it(two_families, spun, family):
+    r = two_families.restore(spun)
+    assert r.family == family
+    assert r.family_confidence > 0.5
+    assert r.text == ORIGINAL
+    assert apply_edits(spun, r.edits) == r.text
+
+
+def test_clean_article_belongs_to_no_family(two_families):
+    r = two_families.restore(CLEAN)
+    assert r.family is None and r.edits == []
+
+
+def test_a_family_the_article_shows_no_sign_of_lends_no_candidates(mini_table, model):
+    # "lower" is a substitute in the mini table (cut -> lower); a second family that maps it elsewhere
+    # must not turn it into its own original in an article spun by the first family
+    odd = Family("odd", load_table(OTHER, use_cache=False))
+    r = Restorer(families=[Family("news", mini_table), odd], model=model).restore(MINI_SPUN)
+    assert "enterprise" not in r.text and "proclaim" not in r.text
+
+
+def test_update_family_brings_new_substitutions_in_without_a_new_restorer(mini_table, model):
+    r = Restorer(families=[Family("news", mini_table)], model=model)
+    spun = "The zorbulation mentioned 1000's of jobs would go this yr, the zorbulation mentioned."
+    assert "company" not in r.restore(spun).text
+    r.update_family("learned", [Entry("company", ("zorbulation",), "NOUN", "word")])
+    out = r.restore(spun)
+    assert "The company said thousands of jobs" in out.text
+    assert [f.name for f in r.families] == ["news", "learned"]
+    r.update_family("learned", [])
+    assert "zorbulation" in r.restore(spun).text
