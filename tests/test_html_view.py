@@ -113,7 +113,10 @@ def test_edits_show_received_and_restored_words_with_confidence(dom, events):
                 continue
             ins = d.find_next_sibling()
             assert ins is not None and ins.name == "ins", (edit, str(d.parent)[:300])
-            assert ins.get_text() == edit["restored"]
+            shown, node = "", ins  # an entity boundary inside the restored words splits them into marks
+            while node is not None and node.name == "ins" and len(shown) < len(edit["restored"]):
+                shown, node = shown + node.get_text(), node.find_next_sibling()
+            assert shown == edit["restored"]
             assert ins["title"] == f"{edit['kind']} edit, confidence {edit['confidence']:.2f}"
             assert float(ins["data-confidence"]) == pytest.approx(edit["confidence"])
     spun = dom.find("article", id="sample-01")

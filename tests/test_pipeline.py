@@ -48,6 +48,13 @@ def test_clean_sample_is_untouched(enricher):
     assert event["edits"] == [] and event["title_edits"] == []
     assert event["restored_text"] == event["text"]
     assert event["spin_score"] < 0.5
+    assert event["spinner"] == {"family": None, "confidence": event["spinner"]["confidence"]}
+
+
+def test_spun_sample_names_its_spinner_family(enricher):
+    [event] = enricher.enrich_many([sample("01-port.json")])
+    assert event["spinner"]["family"] == "news"
+    assert event["spinner"]["confidence"] > 0.5
 
 
 def test_entities_have_offsets_into_both_texts(enricher):
@@ -97,7 +104,9 @@ def test_output_is_deterministic_for_redelivered_articles(enricher):
 def test_versions_name_the_table_model_and_threshold(enricher):
     [event] = enricher.enrich_many([sample("04-clean.json")])
     versions = event["versions"]
-    assert versions["spinner_table"] == enricher.restorer.table.version != "unknown"
+    families = enricher.restorer.families
+    assert versions["spinner_table"] == "+".join(f"{f.name}:{f.table.version}" for f in families)
+    assert families[0].name == "news" and families[0].table.version
     assert versions["spacy_model"].startswith("en_core_web_sm")
     assert versions["restore_threshold"] == "0.5"
 

@@ -52,13 +52,14 @@ class Enricher:
         self.settings = settings or get_settings()
         if restorer is None:
             from workers.restoration import Restorer, default_restorer
-            from workers.restoration.table import default_table, split_paths
+            from workers.restoration.families import shipped_families
+            from workers.restoration.table import split_paths
 
             s = self.settings
             restorer = default_restorer()
             if s.extra_tables or s.cache_dir or restorer.threshold != s.restore_threshold:
-                table = default_table(split_paths(s.extra_tables), s.cache_dir or None)
-                restorer = Restorer(table=table, threshold=s.restore_threshold)
+                families = shipped_families(split_paths(s.extra_tables), s.cache_dir or None)
+                restorer = Restorer(families=families, threshold=s.restore_threshold)
         if extractor is None:
             from workers.entities import EntityExtractor
 
@@ -167,9 +168,11 @@ class Enricher:
                 raise Rejected("not_english", f"text is in language '{language}', not English (UNSPUN_NON_ENGLISH_POLICY=reject)", article["id"])
             title = article.get("title")
             restored_title, title_edits, text_edits, restored_text, spin = title, [], [], article["text"], 0.0
+            spinner = {"family": None, "confidence": 0.0}
         else:
             result, title_edits, text_edits, restored_title, restored_text = self._restore(article)
             spin = float(result.spin_score)
+            spinner = {"family": result.family, "confidence": round(float(result.family_confidence), 4)}
             title = article.get("title")
             if title is None:
                 restored_title = None
@@ -184,6 +187,7 @@ class Enricher:
             "edits": [e.to_dict() for e in text_edits],
             "title_edits": [e.to_dict() for e in title_edits],
             "spin_score": round(min(1.0, max(0.0, spin)), 4),
+            "spinner": spinner,
             "language": language,
             "entities": [],
             "entity_summary": [],

@@ -17,6 +17,8 @@ unspun_missing_timestamp_total             counter    messages without a usable 
 unspun_edits_total                         counter    edits applied to article texts
 unspun_edits_per_article                   histogram  edits per enriched article
 unspun_spin_score                          histogram  spin score per enriched article (0..1)
+unspun_spinner_family_total{family}        counter    enriched articles by attributed spinner
+                                                      family ("none" when none is likely)
 unspun_consumer_lag{topic,partition}       gauge      messages between highwater and position
 unspun_worker_ready                        gauge      1 when /ready answers 200, else 0
 unspun_batch_size                          histogram  messages per processed batch
@@ -59,6 +61,7 @@ __all__ = [
     "RESTORATIONS",
     "END_TO_END",
     "SPIN_SCORE",
+    "SPINNER_FAMILY",
     "STAGES",
     "STAGE_DURATION",
     "MISSING_TIMESTAMP",
@@ -115,6 +118,11 @@ SPIN_SCORE = Histogram(
     "Spin score of enriched articles (0 = clean, 1 = certainly spun).",
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
+SPINNER_FAMILY = Counter(
+    "unspun_spinner_family_total",
+    "Enriched articles by the spinner family they are attributed to ('none' when no family is likely).",
+    ["family"],
+)
 CONSUMER_LAG = Gauge(
     "unspun_consumer_lag",
     "Messages not yet consumed: partition highwater minus consumer position.",
@@ -155,7 +163,8 @@ def observe_event(event: Mapping[str, Any]) -> None:
     replaced by a ``too_large`` or ``processing_error`` dead letter is not counted).
 
     Reads ``latency_ms.restore`` and ``latency_ms.ner`` (milliseconds, recorded as seconds),
-    the number of ``edits`` plus ``title_edits``, and ``spin_score``. Missing fields are skipped.
+    the number of ``edits`` plus ``title_edits``, ``spin_score`` and ``spinner.family``. Missing fields
+    are skipped.
     """
     latency = event.get("latency_ms") or {}
     for stage in ("restore", "ner"):
@@ -172,6 +181,9 @@ def observe_event(event: Mapping[str, Any]) -> None:
     score = event.get("spin_score")
     if isinstance(score, (int, float)):
         SPIN_SCORE.observe(float(score))
+    spinner = event.get("spinner")
+    if isinstance(spinner, Mapping):
+        SPINNER_FAMILY.labels(family=str(spinner.get("family") or "none")).inc()
 
 
 def observe_dead_letter(kind: str) -> None:
