@@ -26,6 +26,9 @@ from workers.restoration.table import Candidate, SpinnerTable
 
 ALPHA = 1.0
 CLIP = 6.0
+# Candidates a form offers the decision: a word of a large dictionary may stand for dozens of originals,
+# and the n-gram model only has to rank the likely ones.
+BEST_CANDIDATES = 4
 
 
 class CountModel(Protocol):
@@ -46,13 +49,18 @@ class FormInfo(NamedTuple):
     is_original: bool
     candidates: tuple[tuple[Candidate, tuple[str, ...], int], ...]
     llrs: tuple[float, ...] = ()  # llr at each rate of RHO_GRID
+    best: tuple = ()  # the BEST_CANDIDATES likeliest candidates by weight x corpus count, same shape
 
 
 def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho: float) -> FormInfo:
     """Compute ``FormInfo`` of the spun form ``key`` (token tuple of ``table.reverse``)."""
     from workers.restoration.tokens import norms
 
-    cands = table.reverse.get(key, [])
+    from workers.restoration.build.prune_table import spelling_key
+
+    spun_key = spelling_key(" ".join(key))
+    # a respelling ("colour" for color, "it's" for it is) is no spinner's substitution worth undoing
+    cands = [c for c in table.reverse.get(key, []) if spelling_key(c.original) != spun_key]
     c_s = model.count(key)
     m = key in table.forward
     expected = 0.0
@@ -66,7 +74,8 @@ def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho:
         spun_rate = c_s * (1 - r * m) + r * expected
         return max(-CLIP, min(CLIP, math.log((spun_rate + ALPHA) / (c_s + ALPHA))))
 
-    return FormInfo(c_s, llr_at(rho), m, tuple(out), tuple(llr_at(r) for r in RHO_GRID))
+    best = tuple(sorted(out, key=lambda t: -t[0].weight * (t[2] + 1))[:BEST_CANDIDATES])
+    return FormInfo(c_s, llr_at(rho), m, tuple(out), tuple(llr_at(r) for r in RHO_GRID), best)
 
 
 def unchanged_llr(rho: float) -> float:

@@ -10,7 +10,8 @@ Steps for one text (see ``Restorer.restore``):
 3. Article-level evidence per family: the naive-Bayes log-likelihood ratio of the article's forms of
    that family (``priors.py``) and its strongest signatures give the family's calibrated log-odds that
    the article was spun with it; the article is attributed to the strongest family, or to none
-   (``Restoration.family``), and ``spin_score`` is that family's probability.
+   (``Restoration.family``), and ``spin_score`` is that family's probability. An article attributed to
+   no family is not restored.
 4. Each option gets a prior log-odds ``log(sum_f pi_f * rho * w_f) - log(1 - sum_f pi_f * rho * m_f)``
    (``pi_f``: the probability that the article's spinner uses family ``f``'s pairs, without the span's
    own evidence; ``rho``: substitution rate; ``w_f``: the family's weight of the pair; ``m_f``: the spun
@@ -58,11 +59,13 @@ CONSISTENT_MIN = 0.8  # confidence of another occurrence that lends evidence (se
 SPINTAX_LLR = 6.0  # nats of article evidence per leftover spintax group (priors.CLIP)
 RARE_NAME_COUNT = 10  # a spun name form seen fewer times in the corpus may stand alone ("Fb")
 MAX_OPTIONS = 2  # per span, after pruning
+PRE_OPTIONS = 4  # per span, scored by the n-gram model
 MAX_COMBOS = 64  # per group of interacting spans
 MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
 MAX_GROUP = 4  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
 MIN_POSTERIOR = 1e-3
-FAMILY_MIN = 0.5  # an article is attributed to a family whose posterior reaches this, else to none
+FAMILY_MIN = 0.5
+MIN_FAMILY_PI = 1e-4  # a family below this probability of being in use lends no candidates  # an article is attributed to a family whose posterior reaches this, else to none
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
     "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates", "name_attested",
@@ -276,7 +279,8 @@ class Restorer:
         family = self.families[best_f].name if post[best_f] >= FAMILY_MIN else None
         llr = mean_llr(tots[best_f])
 
-        spans = self._options(text, toks, n, span_at, tots, tops, logits, self.cal.rho)
+        # an article no family is likely to have spun is left as it is (but for spintax)
+        spans = self._options(text, toks, n, span_at, tots, tops, logits, self.cal.rho) if family else []
         chosen = self._decide(n, spans)
         chosen = self._consistent(n, spans, chosen)
 
@@ -473,6 +477,7 @@ class Restorer:
         names = {
             toks[k].norm for k in range(N) if not init[k] and not head[k] and is_capitalised(toks[k].text)
         }
+        means = [mean_llr(t) for t in tots]
         spans: list[_Span] = []
         for (i, j), (key, fams) in sorted(span_at.items()):
             mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, candidate, otoks, c_o, FormInfo]
@@ -483,20 +488,23 @@ class Restorer:
                 pi = pis.get((fi, id(own)))
                 if pi is None:  # the family's posterior without the span's own evidence
                     lo = logits[fi]
-                    if own is not None:
-                        wo = [t - v for t, v in zip(tots[fi], own.llrs)]
-                        lo = self.cal.doc_logit(mean_llr(wo), N, tops[fi] - max(0.0, own.llr)) + self.families[fi].prior
+                    if own is not None:  # (the mean over rates less the form's llr at the calibrated rate)
+                        lo = self.cal.doc_logit(means[fi] - own.llr, N, tops[fi] - max(0.0, own.llr)) + self.families[fi].prior
                     pi = pis[(fi, id(own))] = sigmoid(lo)
+                if pi < MIN_FAMILY_PI:
+                    continue  # a family the article shows no sign of: its candidates could not win
                 ff = self.form(key, fi)
                 f = ff if f is None or len(ff.candidates) > len(f.candidates) else f
                 pi_tot = max(pi_tot, pi)
-                keep_mass += pi * rho * ff.is_original
-                for c, otoks, c_o in ff.candidates:
+                keep_mass = max(keep_mass, pi * rho * ff.is_original)
+                for c, otoks, c_o in ff.best:
                     m = mass.get((c.original, c.kind))
                     if m is None:
                         mass[(c.original, c.kind)] = [pi * rho * c.weight, c, otoks, c_o, ff]
                     else:
                         m[0] += pi * rho * c.weight
+            if f is None:
+                continue
             keep_p = max(1e-6, 1 - keep_mass)
             pi = min(max(pi_tot, 1e-9), 1 - 1e-9)
             first = toks[i].text
@@ -506,7 +514,10 @@ class Restorer:
             next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
             inner_cap = j - i > 1 and sum(is_capitalised(toks[k].text) for k in range(i, j)) >= 2
             opts: list[_Option] = []
-            for m_o, c, otoks, c_o, fc in mass.values():
+            cands = mass.values()
+            if len(mass) > PRE_OPTIONS:  # large dictionaries: score only the likeliest by prior x frequency
+                cands = sorted(cands, key=lambda m: -m[0] * (m[3] + 1))[:PRE_OPTIONS]
+            for m_o, c, otoks, c_o, fc in cands:
                 if not otoks:
                     continue
                 bonus = math.log(max(1e-12, m_o)) - math.log(keep_p)

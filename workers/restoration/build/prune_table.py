@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from workers.restoration.table import DEFAULT_TABLE_DIR
@@ -47,6 +48,7 @@ _CONTRACTIONS = [
 ]
 
 
+@lru_cache(maxsize=200_000)
 def spelling_key(s: str) -> str:
     """A key equal for spellings of one word or phrase: lower case, contractions expanded, letters and
     digits only, British forms mapped to American ones."""
