@@ -66,7 +66,6 @@ class Enricher:
             # Chunks of at most 100,000 characters bound NER memory on very long articles.
             extractor = EntityExtractor(self.settings.spacy_model, batch_size=self.settings.batch_size, max_length=100_000)
         self.restorer = restorer
-        self._base_table = None  # the restorer's table before any family update (see update_family)
         self.extractor = extractor
         names = {"table": "spinner_table", "model": "ngram_model", "threshold": "restore_threshold"}
         self.versions = {"unspun": __version__, "spacy_model": str(extractor.version), "spinner_table": "unknown"}
@@ -80,18 +79,7 @@ class Enricher:
     def update_family(self, name: str, entries: list) -> int:
         """Give the restorer's spinner family ``name`` these table entries (``workers.restoration.table.Entry``),
         replacing what it had; articles restored afterwards use them. Returns the number of entries."""
-        from workers.linking.learn import merged_table  # noqa: PLC0415
-
-        update = getattr(self.restorer, "update_family", None)
-        if update is not None:
-            update(name, entries)
-            return len(entries)
-        from workers.restoration import Restorer  # noqa: PLC0415
-
-        if self._base_table is None:
-            self._base_table = self.restorer.table
-        r = self.restorer
-        self.restorer = Restorer(table=merged_table(self._base_table, entries), model=r.model, threshold=r.threshold, calibration=r.cal)
+        self.restorer.update_family(name, entries)
         return len(entries)
 
     def _restore_joined(self, joined: str, article: dict[str, Any]) -> Restoration:

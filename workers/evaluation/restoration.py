@@ -58,7 +58,7 @@ class Row:
 
 
 ROWS = (
-    Row("thesaurus", "thesaurus groups (unseen)", True),
+    Row("thesaurus", "thesaurus groups, no WordNet family (unseen)", True),
     Row("wordnet", "WordNet synsets, no WordNet family (unseen)", True),
     Row("pps", "PPS tortured phrases, report half (unseen)", True),
     Row("known", "known dictionary (own table)", False),
@@ -119,17 +119,22 @@ def withheld_table(table: SpinnerTable, share: float = WITHHOLD, seed: int = 0) 
 
 
 def row_restorer(row: str, base: Restorer, extra_tables: Sequence[Path] = ()) -> Restorer:
-    """The restorer scored in ``row``: the shipped knowledge of ``base`` (its model, calibration and
-    threshold), except ``known_withheld_30pct`` (30 % of the table's originals removed) and
-    ``dictionary_loaded`` (plus ``extra_tables``). The ``wordnet`` row must not hold the WordNet family.
-    Every row's restorer is made here, so that a change of the restorer's knowledge is made once."""
-    if row == "known_withheld_30pct":
-        table = withheld_table(base.table, seed=2)
-    elif extra_tables:
-        table = default_table(list(extra_tables))  # as UNSPUN_EXTRA_TABLES loads them
-    else:
-        table = base.table
-    return Restorer(table=table, model=base.model, threshold=base.threshold, calibration=base.cal)
+    """The restorer scored in ``row``: the shipped families of ``base`` (its model, calibration and
+    threshold), except that ``known_withheld_30pct`` has 30 % of the news table's originals removed,
+    ``dictionary_loaded`` adds one family per file of ``extra_tables`` (as ``UNSPUN_EXTRA_TABLES`` loads
+    them), and the ``wordnet`` and ``thesaurus`` rows hold no WordNet family (the thesaurus of
+    mythes-en-us is itself derived from WordNet, so that family would know its spinner). Every row's
+    restorer is made here, so that a change of the restorer's knowledge is made once."""
+    from workers.restoration.families import Family, imported_families
+
+    fams = list(base.families)
+    if row in ("wordnet", "thesaurus"):
+        fams = [f for f in fams if f.name != "wordnet"]
+    elif row == "known_withheld_30pct":
+        fams = [Family(f.name, withheld_table(f.table, seed=2), f.prior) if f.name == "news" else f for f in fams]
+    if extra_tables:
+        fams += imported_families(extra_tables)
+    return Restorer(families=fams, model=base.model, threshold=base.threshold, calibration=base.cal)
 
 
 # --------------------------------------------------------------------------- out-of-domain

@@ -31,7 +31,7 @@ from workers.restoration.tokens import tokenize
 # Closed-class words that stay in place when a spinner rewrites the words around them. None is a spun
 # form or an original of the shipped spinner table (a test keeps it so).
 FUNCTION_WORDS = frozenset(
-    """a an the this that these which who whom whose what where when why how it its he him his she her
+    """a an the this that these which who whom whose what when why how it its he him his she her
     hers they them their theirs we us our you your i me my be is are been being am has have had do
     does did and or nor if than as there here no""".split()
 )

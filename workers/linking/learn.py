@@ -86,22 +86,3 @@ class PairCounter:
 def table_lines(entries: Iterable[Entry]) -> list[str]:
     """Entries in spinner-table format v1 (``original<TAB>sub|sub<TAB>pos``), one line each."""
     return [f"{e.original}\t{'|'.join(e.substitutes)}\t{e.pos}" for e in entries]
-
-
-def merged_table(base, entries: list[Entry]):
-    """``base`` (a ``SpinnerTable``) with ``entries`` added as another family: their reverse and
-    forward index entries join the base's, which is left unchanged. Costs milliseconds, as the base
-    is not inflected again."""
-    from workers.restoration.table import SpinnerTable, build_table  # noqa: PLC0415
-
-    extra = build_table(entries)
-    reverse = dict(base.reverse)
-    for k, cands in extra.reverse.items():
-        reverse[k] = reverse.get(k, []) + cands
-    forward = dict(base.forward)
-    for k, subs in extra.forward.items():
-        forward[k] = forward.get(k, []) + subs
-    return SpinnerTable(
-        entries=base.entries + entries, reverse=reverse, forward=forward, max_len=max(base.max_len, extra.max_len),
-        version=f"{base.version}+{LEARNED_FAMILY}{len(entries)}" if entries else base.version, problems=list(base.problems),
-    )

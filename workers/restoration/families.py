@@ -52,20 +52,15 @@ def wordnet_family(cache_dir: Path | str | None = None) -> Family | None:
 
 
 def imported_families(paths: Sequence[Path | str], cache_dir: Path | str | None = None) -> list[Family]:
-    """One family per imported dictionary file (a folder gives one per file inside, sorted).
+    """One family per imported dictionary file (a folder gives one per dictionary file inside, see
+    ``dictionaries.dictionary_files``).
 
     Any format ``workers.restoration.dictionaries`` reads; raises its ``DictionaryError`` (naming file
     and line) for a file that yields no entries or is mostly malformed.
     """
-    try:
-        from workers.restoration.dictionaries import compile_dictionary
-    except ImportError:  # until the dictionary formats land: table v1 files only
-        def compile_dictionary(f, cache_dir=None):
-            return load_table(f, cache_dir=cache_dir)
+    from workers.restoration.dictionaries import compile_dictionary, dictionary_files
 
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files.extend(sorted(x for x in p.iterdir() if x.is_file()) if p.is_dir() else [p])
+    files = dictionary_files(list(paths))
     out: list[Family] = []
     names: set[str] = set()
     for f in files:
