@@ -79,6 +79,9 @@ def test_every_line_gets_one_output_across_two_jobs(tmp_path, kit, schema_valida
     assert any(e["restored_text"] != e["text"] for e in events)
     assert len(dead_letters) == n_bad
     src_lines = src.read_bytes().split(b"\n")
+    for event in events:
+        assert event["input"]["topic"] == str(src)
+        assert json.loads(src_lines[event["input"]["offset"] - 1])["id"] == event["id"]
     for record in dead_letters:
         schema_validator("deadletter.v1").validate(record)
         assert record["topic"] == str(src) and record["partition"] == 0
@@ -98,6 +101,9 @@ def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit, how):
     src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
     dead = tmp_path / "enriched.dead-letters.jsonl"  # the default next to --out
     n_good, n_bad = _archive(src, 200, bad_every=25)
+    with open(src, "ab") as f:  # a second copy of the first article, same id: a line of its own
+        f.write(json.dumps(_article(0)).encode() + b"\n")
+    n_lines = n_good + n_bad + 1
     env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"})
     sig = signal.SIGTERM if how.startswith("SIGTERM") else signal.SIGINT
     proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
@@ -120,6 +126,7 @@ def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit, how):
     assert f"interrupted by {sig.name}" in stderr
     first = _read(out)
     assert 20 <= len(first) < n_good
+    assert [e["id"] for e in first] == [f"art-{i}" for i in range(len(first))]
     # A write cut short (as by a kill) leaves half a line: resume drops it and redoes that article.
     with open(out, "ab") as f:
         f.write(b'{"schema": "unspun.enriched.v1", "id": "art-3')
@@ -128,12 +135,16 @@ def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit, how):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     events, dead_letters = _read(out), _read(dead)
-    assert [e["id"] for e in events] == [f"art-{i}" for i in range(n_good)]  # none twice, none lost, in order
-    assert len(dead_letters) == n_bad and len({r["offset"] for r in dead_letters}) == n_bad
+    # none twice, none lost, in input order (the copy of art-0 included)
+    assert [e["id"] for e in events] == [f"art-{i}" for i in range(n_good)] + ["art-0"]
+    assert len(dead_letters) == n_bad
+    answered = [e["input"]["offset"] for e in events] + [r["offset"] for r in dead_letters]
+    non_blank = [n for n, line in enumerate(src.read_bytes().split(b"\n"), 1) if line.strip()]
+    assert sorted(answered) == non_blank
     summary = result.stderr.strip().splitlines()[-1]
     done_before = int(summary.split("skipped (done before): ")[1].split(",")[0].split(";")[0])
     answered_now = int(summary.split("articles: ")[1].split(",")[0])
-    assert done_before + answered_now == n_good + n_bad
+    assert done_before + answered_now == n_lines
 
 
 def test_existing_output_needs_resume(tmp_path, kit):

@@ -18,10 +18,9 @@ collector from touching, and so copying, those pages). With ``jobs == 1`` the pa
 in-process.
 
 Resume: ``resume=True`` appends to both files after dropping a partial last line (an interrupted
-write), and skips the input lines already answered: those whose line number is the ``offset``
-of a dead letter, and those whose article id is the ``id`` of an event (counted, so an id that
-occurs twice in the input is skipped at most as often as it was written). Resume expects the
-same input file. The finished ids are held in memory (about 100 bytes each).
+write), and skips the input lines already answered: their line numbers are the ``input.offset``
+of the events and the ``offset`` of the dead letters. Resume expects the same input file. The
+finished line numbers are held in memory (about 60 bytes each).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -41,7 +40,7 @@ import orjson
 
 from workers.settings import Settings
 
-__all__ = ["BackfillTotals", "Finished", "default_jobs", "drop_partial_line", "read_finished", "run_backfill"]
+__all__ = ["BackfillTotals", "default_jobs", "drop_partial_line", "read_finished", "run_backfill"]
 
 # Set in the parent before the workers are forked, so they inherit the loaded models.
 _ENRICHER: Any = None
@@ -83,44 +82,6 @@ class BackfillTotals:
         return line
 
 
-@dataclass
-class Finished:
-    """Input lines answered by an earlier run: dead-letter line numbers and event ids (with counts)."""
-
-    lines: set[int] = field(default_factory=set)
-    ids: collections.Counter = field(default_factory=collections.Counter)
-
-    def take(self, line_no: int, raw: bytes, settings: Settings) -> bool:
-        """True if input line ``line_no`` (bytes ``raw``) was answered before; each event id is
-        taken at most as often as it was written."""
-        if line_no in self.lines:
-            return True
-        if not self.ids:
-            return False
-        article_id = _article_id(raw, settings)
-        if article_id is not None and self.ids[article_id] > 0:
-            self.ids[article_id] -= 1
-            return True
-        return False
-
-
-def _article_id(raw: bytes, settings: Settings) -> str | None:
-    """The id the event of this line carries (the input's ``id``, or the one derived from the
-    content), or None when the line is no valid article."""
-    from workers.articles import Rejected, decode_article  # noqa: PLC0415
-
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        obj = None
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and obj["id"]:
-        return obj["id"]
-    try:
-        return decode_article(raw, settings)["id"]
-    except Rejected:
-        return None
-
-
 def drop_partial_line(path: Path) -> int:
     """Cut a last line that has no newline (a write cut short) off ``path``; returns the bytes cut.
 
@@ -152,12 +113,13 @@ def drop_partial_line(path: Path) -> int:
     return size - keep
 
 
-def read_finished(out: Path, dead_letters: Path) -> Finished:
-    """What an earlier run wrote to ``out`` and ``dead_letters`` (partial last lines dropped first).
+def read_finished(out: Path, dead_letters: Path) -> set[int]:
+    """Input line numbers an earlier run answered in ``out`` and ``dead_letters`` (partial last
+    lines dropped first).
 
     Raises ``ValueError`` naming the file and line when a line is not an output of this command.
     """
-    finished = Finished()
+    finished: set[int] = set()
     for path, is_event in ((out, True), (dead_letters, False)):
         drop_partial_line(path)
         if not path.exists():
@@ -166,10 +128,7 @@ def read_finished(out: Path, dead_letters: Path) -> Finished:
             for n, line in enumerate(f, 1):
                 try:
                     record = orjson.loads(line)
-                    if is_event:
-                        finished.ids[str(record["id"])] += 1
-                    else:
-                        finished.lines.add(int(record["offset"]))
+                    finished.add(int((record["input"] if is_event else record)["offset"]))
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                     raise ValueError(f"{path}:{n}: not a line written by unspun restore --out ({type(e).__name__}: {e})") from None
     return finished
@@ -202,9 +161,7 @@ def _worker_init() -> None:
     _die_with_parent()
 
 
-def _batches(
-    f: BinaryIO, size: int, finished: Finished | None, settings: Settings, totals: BackfillTotals
-) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
+def _batches(f: BinaryIO, size: int, finished: set[int], totals: BackfillTotals) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
     """``(batch of (line number, raw line), input bytes it spans)``; blank and finished lines are
     left out (their bytes are counted with the next batch, or at once when no batch follows)."""
     batch: list[tuple[int, bytes]] = []
@@ -214,7 +171,7 @@ def _batches(
         raw = line.rstrip(b"\r\n")
         if not raw.strip():
             continue
-        if finished is not None and finished.take(n, raw, settings):
+        if n in finished:
             totals.skipped += 1
             continue
         batch.append((n, raw))
@@ -248,7 +205,7 @@ def run_backfill(
     """
     global _ENRICHER, _SETTINGS, _SOURCE
     totals = BackfillTotals()
-    finished = read_finished(out, dead_letters) if resume else None
+    finished = read_finished(out, dead_letters) if resume else set()
     infile = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     try:
         if source != "-" and os.path.isfile(source):
@@ -274,7 +231,7 @@ def _run(
     dead_f: BinaryIO,
     settings: Settings,
     jobs: int,
-    finished: Finished | None,
+    finished: set[int],
     totals: BackfillTotals,
     on_progress: Callable[[BackfillTotals], None] | None,
 ) -> None:
@@ -312,7 +269,7 @@ def _run(
             on_progress(totals)
 
     try:
-        for batch, span in _batches(infile, settings.batch_size, finished, settings, totals):
+        for batch, span in _batches(infile, settings.batch_size, finished, totals):
             if pool is None:
                 write(_enrich_lines(batch), span)
             else:
