@@ -147,6 +147,26 @@ def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit, how):
     assert done_before + answered_now == n_lines
 
 
+def test_an_article_that_never_finishes_becomes_a_timeout_dead_letter(tmp_path, kit, schema_validator):
+    src, out, dead = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl", tmp_path / "dead.jsonl"
+    _archive(src, 16)
+    lines = src.read_bytes().splitlines()
+    slow = _article(5)
+    slow["text"] += " STALL-ON-THIS-ONE"
+    lines[lines.index(json.dumps(_article(5)).encode())] = json.dumps(slow).encode()
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4", "UNSPUN_ARTICLE_TIMEOUT_S": "1",
+                              "UNSPUN_TEST_SLOW_MARKER": "STALL-ON-THIS-ONE"})
+    result = subprocess.run(_cmd(str(src), "--out", str(out), "--dead-letters", str(dead), "--jobs", "2"),
+                            env=env, cwd=str(REPO), capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert [e["id"] for e in _read(out)] == [f"art-{i}" for i in range(16) if i != 5]
+    [record] = _read(dead)
+    schema_validator("deadletter.v1").validate(record)
+    assert record["kind"] == "timeout" and "UNSPUN_ARTICLE_TIMEOUT_S" in record["reason"]
+    assert json.loads(record["payload"])["id"] == "art-5"
+
+
 def test_existing_output_needs_resume(tmp_path, kit):
     src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
     _archive(src, 1)

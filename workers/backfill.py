@@ -5,8 +5,10 @@ one output line: the enriched event to ``out`` or the dead-letter record (``dead
 same record the dead-letter topic carries; ``topic`` is the input path, ``<stdin>`` for ``-``,
 ``partition`` 0 and ``offset`` the line number, first line 1) to ``dead_letters``. Lines go through
 the same :func:`workers.stream.agents.process_batch` as the stream, in batches of
-``UNSPUN_BATCH_SIZE``. Unlike the stream, no per-article time budget applies
-(``UNSPUN_ARTICLE_TIMEOUT_S``): an article that never finishes holds its worker.
+``UNSPUN_BATCH_SIZE``, in worker processes. Time budget (``UNSPUN_ARTICLE_TIMEOUT_S`` per article, 0
+turns it off): a batch that runs over its articles' budgets, or whose worker dies, is answered again
+one line at a time by fresh workers; the line that runs over becomes a ``timeout`` dead letter (one
+whose worker dies, a ``processing_error``), the rest are enriched.
 
 Memory stays flat whatever the file size: at most ``2 * jobs`` batches are in flight, and each
 output is written as soon as the batches before it are. Outputs are written in input order, in
@@ -14,8 +16,8 @@ both files. No message-size limit applies to files (``UNSPUN_MAX_MESSAGE_BYTES``
 
 Parallelism: the models are loaded once in the parent, then ``jobs`` worker processes are forked
 from it (Linux ``fork``: the loaded models are shared copy-on-write; ``gc.freeze`` keeps the
-collector from touching, and so copying, those pages). With ``jobs == 1`` the parent enriches
-in-process.
+collector from touching, and so copying, those pages). Workers are replaced by forking again once
+the old pool's thread has ended; the progress bar runs no thread (it redraws when told).
 
 Resume: ``resume=True`` appends to both files after dropping a partial last line (an interrupted
 write), and skips the input lines already answered: their line numbers are the ``input.offset``
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import logging
 import os
 import signal
 import sys
@@ -39,6 +42,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BackfillTotals", "default_jobs", "drop_partial_line", "read_finished", "run_backfill"]
 
@@ -145,10 +150,24 @@ def default_jobs() -> int:
 def _enrich_lines(batch: list[tuple[int, bytes]]) -> list[tuple[bool, bytes]]:
     """Enrich one batch of ``(line number, raw line)``; returns ``(is_event, JSON bytes)`` per line, in order."""
     from workers.stream.agents import InMessage, process_batch  # noqa: PLC0415
+    from workers.stream.isolation import SLOW_MARKER_ENV, _spin_forever  # noqa: PLC0415
 
+    marker = os.environ.get(SLOW_MARKER_ENV)
+    if marker and any(marker.encode() in raw for _, raw in batch):
+        _spin_forever()  # test-only hook, as in the stream's enrichment child
     messages = [InMessage(topic=_SOURCE, partition=0, offset=n, key=None, value=raw) for n, raw in batch]
     produced = process_batch(messages, _ENRICHER, _SETTINGS, max_message_bytes=sys.maxsize)
     return [(p.output.kind == "event", p.output.value) for p in produced]
+
+
+def _dead_letter(line: tuple[int, bytes], kind: str, reason: str) -> tuple[bool, bytes]:
+    """A dead-letter output for input ``line`` that no worker could answer."""
+    from workers.stream.deadletter import build_dead_letter  # noqa: PLC0415
+
+    n, raw = line
+    record = build_dead_letter(raw, topic=_SOURCE, partition=0, offset=n, key=None, kind=kind, reason=reason,
+                               versions=getattr(_ENRICHER, "versions", None), max_message_bytes=sys.maxsize)
+    return False, orjson.dumps(record)
 
 
 def _worker_init() -> None:
@@ -159,6 +178,54 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
+
+
+class _Workers:
+    """``jobs`` worker processes forked from this one (models loaded), replaced as a whole when one
+    runs over its time budget or dies."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.pool = self._start()
+
+    def _start(self) -> Any:
+        import multiprocessing  # noqa: PLC0415
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+        pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
+        pool.submit(int).result()  # forks every worker now, while no other thread runs here
+        return pool
+
+    def submit(self, batch: list[tuple[int, bytes]]) -> Any:
+        return self.pool.submit(_enrich_lines, batch)
+
+    def close(self, kill: bool = False) -> None:
+        if kill:  # a worker spinning on an article would never finish its task
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.kill()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def restart(self) -> None:
+        self.close(kill=True)
+        self.pool = self._start()
+
+    def one_by_one(self, batch: list[tuple[int, bytes]], budget_s: float | None) -> list[tuple[bool, bytes]]:
+        """Answer ``batch`` one line at a time: a line whose worker runs over ``budget_s`` becomes a
+        ``timeout`` dead letter, one whose worker dies a ``processing_error`` dead letter."""
+        from concurrent.futures import TimeoutError as FutureTimeout  # noqa: PLC0415
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+        out = []
+        for line in batch:
+            try:
+                out += self.submit([line]).result(timeout=budget_s)
+            except FutureTimeout:
+                self.restart()
+                out.append(_dead_letter(line, "timeout", f"enrichment took longer than {budget_s:g} s (UNSPUN_ARTICLE_TIMEOUT_S)"))
+            except BrokenProcessPool:
+                self.restart()
+                out.append(_dead_letter(line, "processing_error", "the worker process died while enriching this article"))
+        return out
 
 
 def _batches(f: BinaryIO, size: int, finished: set[int], totals: BackfillTotals) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
@@ -242,15 +309,10 @@ def _run(
             raise KeyboardInterrupt
         stop.append(signum)
 
-    pool = None
-    if jobs > 1:
-        import multiprocessing  # noqa: PLC0415
-        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
-
-        gc.collect()
-        gc.freeze()  # the inherited objects stay out of the children's collections: their pages stay shared
-        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
-        pool.submit(int).result()  # forks every worker now, before the caller starts any thread (progress bar)
+    gc.collect()
+    gc.freeze()  # the inherited objects stay out of the children's collections: their pages stay shared
+    workers = _Workers(jobs)
+    budget = settings.article_timeout_s or None
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
     window: collections.deque = collections.deque()
@@ -268,25 +330,36 @@ def _run(
         if on_progress is not None:
             on_progress(totals)
 
+    def write_oldest() -> None:
+        from concurrent.futures import TimeoutError as FutureTimeout  # noqa: PLC0415
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+        future, batch, span = window.popleft()
+        try:  # the oldest batch has the workers' attention: its articles' budgets run from now
+            results = future.result(timeout=budget * len(batch) if budget else None)
+        except (FutureTimeout, BrokenProcessPool):
+            log.warning("a batch of lines %d-%d ran over its time budget or its worker died; "
+                        "retrying it one line at a time", batch[0][0], batch[-1][0])
+            rest = [(b, sp) for _, b, sp in window]
+            window.clear()
+            workers.restart()
+            results = workers.one_by_one(batch, budget)
+            window.extend((workers.submit(b), b, sp) for b, sp in rest)
+        write(results, span)
+
     try:
         for batch, span in _batches(infile, settings.batch_size, finished, totals):
-            if pool is None:
-                write(_enrich_lines(batch), span)
-            else:
-                window.append((pool.submit(_enrich_lines, batch), span))
-                if len(window) >= 2 * jobs:
-                    future, done_span = window.popleft()
-                    write(future.result(), done_span)
+            window.append((workers.submit(batch), batch, span))
+            if len(window) >= 2 * jobs:
+                write_oldest()
             if stop:
                 break
         while window:
-            future, done_span = window.popleft()
-            write(future.result(), done_span)
+            write_oldest()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            gc.unfreeze()
+        workers.close(kill=bool(window))
+        gc.unfreeze()
         totals.seconds = time.monotonic() - started
         totals.interrupted_by = stop[0] if stop else None

@@ -13,8 +13,8 @@ class BackfillProgress:
     """A rich progress bar over the input's bytes with articles, articles/s, dead letters so far
     and the ETA (from the bytes per second of this run; none for input of unknown size).
 
-    Call :meth:`update` with the run's totals after each batch (the bar starts at the first call,
-    so no thread runs before the backfill has forked its workers) and :meth:`stop` at the end.
+    Call :meth:`update` with the run's totals after each batch (it redraws then; no refresh thread
+    runs, so the backfill may fork workers at any time) and :meth:`stop` at the end.
     """
 
     def __init__(self, console: Any) -> None:
@@ -23,7 +23,7 @@ class BackfillProgress:
 
         self.progress = Progress(
             TextColumn("restoring"), BarColumn(), TaskProgressColumn(), TextColumn("{task.fields[stats]}"),
-            console=console,
+            console=console, auto_refresh=False,  # no thread: the backfill may fork workers again
         )
         self.task: Any = None
         self._base: tuple[float, int] | None = None  # (monotonic time, bytes) at the first update
@@ -41,7 +41,7 @@ class BackfillProgress:
             per_s = (totals.bytes_done - base_bytes) / (now - base_t)
             eta = (totals.bytes_total - totals.bytes_done) / per_s
             stats += f", ETA {datetime.timedelta(seconds=round(eta))}"
-        self.progress.update(self.task, completed=totals.bytes_done, stats=stats)
+        self.progress.update(self.task, completed=totals.bytes_done, stats=stats, refresh=True)
 
     def stop(self) -> None:
         """Leave the last state of the bar on screen and stop redrawing."""
