@@ -45,7 +45,7 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackfillTotals", "default_jobs", "drop_partial_line", "read_finished", "run_backfill"]
+__all__ = ["BackfillTotals", "default_jobs", "read_finished", "run_backfill"]
 
 # Set in the parent before the workers are forked, so they inherit the loaded models.
 _ENRICHER: Any = None
@@ -87,55 +87,28 @@ class BackfillTotals:
         return line
 
 
-def drop_partial_line(path: Path) -> int:
-    """Cut a last line that has no newline (a write cut short) off ``path``; returns the bytes cut.
-
-    A missing file counts as empty.
-    """
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return 0
-    if size == 0:
-        return 0
-    with open(path, "r+b") as f:
-        pos = size
-        block = 1 << 16
-        while pos > 0:
-            start = max(0, pos - block)
-            f.seek(start)
-            chunk = f.read(pos - start)
-            if pos == size and chunk.endswith(b"\n"):
-                return 0
-            i = chunk.rfind(b"\n")
-            if i != -1:
-                keep = start + i + 1
-                break
-            pos = start
-        else:
-            keep = 0
-        f.truncate(keep)
-    return size - keep
-
-
 def read_finished(out: Path, dead_letters: Path) -> set[int]:
-    """Input line numbers an earlier run answered in ``out`` and ``dead_letters`` (partial last
-    lines dropped first).
+    """Input line numbers an earlier run answered in ``out`` and ``dead_letters``. A last line
+    without its newline (a write cut short) is cut off the file; its input line is done again.
 
     Raises ``ValueError`` naming the file and line when a line is not an output of this command.
     """
     finished: set[int] = set()
     for path, is_event in ((out, True), (dead_letters, False)):
-        drop_partial_line(path)
         if not path.exists():
             continue
-        with open(path, "rb") as f:
+        with open(path, "r+b") as f:
+            kept = 0
             for n, line in enumerate(f, 1):
+                if not line.endswith(b"\n"):
+                    break
                 try:
                     record = orjson.loads(line)
                     finished.add(int((record["input"] if is_event else record)["offset"]))
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
                     raise ValueError(f"{path}:{n}: not a line written by unspun restore --out ({type(e).__name__}: {e})") from None
+                kept += len(line)
+            f.truncate(kept)
     return finished
 
 
