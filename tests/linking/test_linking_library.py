@@ -76,6 +76,16 @@ def test_index_keeps_its_window_and_its_size():
     assert [c.ref for c in index.query([7])] == [Ref(0, 7_000)]
 
 
+def test_index_finds_every_article_after_its_keys_were_merged_into_the_sorted_shards():
+    rng = random.Random(5)
+    index = LinkIndex(window_s=1e9, max_articles=10_000, sketch_len=8, merge_min=500)
+    keys = [[rng.getrandbits(64) for _ in range(32)] for _ in range(1_000)]
+    for n, k in enumerate(keys):
+        index.add(k, Ref(n % 3, n), 0.0, bytes([n % 256]) * 8)
+    assert all(index.query(keys[n])[0].ref == Ref(n % 3, n) for n in range(0, 1_000, 7))
+    assert index.query([rng.getrandbits(64)]) == []
+
+
 def test_alignment_restores_a_dictionary_spun_copy_to_its_source(originals, spun_copy):
     for seed, a in enumerate(originals):
         copy = spun_copy(a, seed)

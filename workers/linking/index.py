@@ -4,8 +4,10 @@ The index answers "which earlier articles share LSH bands with this one, and how
 and stores, per article, only where its fingerprint record lives in Kafka (partition, offset), when it
 arrived and its sketch (one byte per MinHash permutation): the text itself stays in Kafka and is
 fetched only for candidates whose estimated similarity passes. Band keys are kept in
-two sorted numpy arrays (key, slot), 12 bytes per band, plus a small dict of recent keys that is merged
-into them in bulk; datasketch's own dict storage would cost a few hundred bytes per band key.
+sorted numpy arrays (key, slot), 12 bytes per band, split into 32 shards by the key's top bits, plus a
+small dict of recent keys that is merged into them in bulk (each shard copied once per merge, so the
+transient memory of a merge is one shard's); datasketch's own dict storage would cost a few hundred
+bytes per band key.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Candidate(NamedTuple):
     similarity: float = 0.0
 
 
+_SHARD_BITS = 5  # 32 shards of the sorted band keys, by their top bits
+
+
 class LinkIndex:
     """LSH band index of the articles of a retention window.
 
@@ -45,14 +50,15 @@ class LinkIndex:
     adds and queries.
     """
 
-    def __init__(self, window_s: float, max_articles: int, sketch_len: int = 0, merge_min: int = 20_000) -> None:
+    def __init__(self, window_s: float, max_articles: int, sketch_len: int = 0, merge_min: int = 50_000) -> None:
         self.window_s = window_s
         self.max_articles = max_articles
         self._merge_min = merge_min
-        self._keys = np.empty(0, np.uint64)
-        self._slots = np.empty(0, np.uint32)
+        self._keys = [np.empty(0, np.uint64) for _ in range(1 << _SHARD_BITS)]
+        self._slots = [np.empty(0, np.uint32) for _ in range(1 << _SHARD_BITS)]
         self._recent: dict[int, list[int]] = {}
         self._recent_n = 0
+        self._sorted_n = 0
         self._base = 0  # slot number of _partitions[0]; lower slots are evicted
         self._partitions = array("h")
         self._offsets = array("q")
@@ -67,7 +73,7 @@ class LinkIndex:
     @property
     def nbytes(self) -> int:
         """Approximate memory held, bytes (arrays exactly; the recent dict at about 100 bytes a key)."""
-        arrays = self._keys.nbytes + self._slots.nbytes
+        arrays = sum(k.nbytes for k in self._keys) + sum(x.nbytes for x in self._slots)
         refs = sum(a.buffer_info()[1] * a.itemsize for a in (self._partitions, self._offsets, self._times))
         return arrays + refs + len(self._sketches) + 100 * self._recent_n + 200 * len(self._seen)
 
@@ -95,7 +101,9 @@ class LinkIndex:
             self._recent.setdefault(key, []).append(slot)
         self._recent_n += len(bands)
         self.evict(timestamp)
-        if self._recent_n >= max(self._merge_min, len(self._keys) // 4):
+        # Merging copies every shard once: wait for 1/64 of the index (or merge_min keys) to come in,
+        # so a band key is copied about 64 times in all and the recent dict stays small.
+        if self._recent_n >= max(self._merge_min, self._sorted_n // 64):
             self._merge()
         return True
 
@@ -111,7 +119,7 @@ class LinkIndex:
             del self._sketches[: drop * self._sketch_len]
 
     def _merge(self) -> None:
-        """Move the recent keys into the sorted arrays, dropping evicted slots."""
+        """Move the recent keys into the sorted shards, dropping evicted slots (one copy of each shard)."""
         n = self._recent_n
         keys = np.empty(n, np.uint64)
         slots = np.empty(n, np.uint32)
@@ -120,14 +128,21 @@ class LinkIndex:
             keys[i : i + len(ss)] = key
             slots[i : i + len(ss)] = ss
             i += len(ss)
-        keys = np.concatenate([self._keys, keys])
-        slots = np.concatenate([self._slots, slots])
-        live = slots >= self._base
-        keys, slots = keys[live], slots[live]
         order = np.argsort(keys, kind="stable")
-        self._keys, self._slots = keys[order], slots[order]
+        keys, slots = keys[order], slots[order]
+        shard_of = (keys >> np.uint64(64 - _SHARD_BITS)).astype(np.int64)
+        bounds = np.searchsorted(shard_of, np.arange((1 << _SHARD_BITS) + 1))
+        for sh in range(1 << _SHARD_BITS):
+            old_k, old_s = self._keys[sh], self._slots[sh]
+            live = old_s >= self._base
+            if not live.all():
+                old_k, old_s = old_k[live], old_s[live]
+            new_k, new_s = keys[bounds[sh] : bounds[sh + 1]], slots[bounds[sh] : bounds[sh + 1]]
+            at = np.searchsorted(old_k, new_k, "right")
+            self._keys[sh], self._slots[sh] = np.insert(old_k, at, new_k), np.insert(old_s, at, new_s)
         self._recent.clear()
         self._recent_n = 0
+        self._sorted_n = sum(len(k) for k in self._keys)
 
     def query(self, bands: Sequence[int], sketch: bytes = b"", *, min_similarity: float = 0.0, limit: int = 3) -> list[Candidate]:
         """Indexed articles sharing a band key with ``bands`` whose similarity estimated from the
@@ -135,12 +150,12 @@ class LinkIndex:
         then the most recent), at most ``limit``."""
         counts: Counter[int] = Counter()
         if bands:
-            q = np.fromiter(bands, np.uint64, len(bands))
-            lo = np.searchsorted(self._keys, q, "left")
-            hi = np.searchsorted(self._keys, q, "right")
-            for a, b in zip(lo.tolist(), hi.tolist()):
+            for key in bands:
+                sh = key >> (64 - _SHARD_BITS)
+                keys = self._keys[sh]
+                a, b = int(np.searchsorted(keys, key, "left")), int(np.searchsorted(keys, key, "right"))
                 if b > a:
-                    counts.update(set(self._slots[a:b].tolist()))
+                    counts.update(set(self._slots[sh][a:b].tolist()))
             for key in bands:
                 counts.update(set(self._recent.get(key, ())))
         n = self._sketch_len
