@@ -89,6 +89,8 @@ def run(broker, kit, tmp_path_factory, originals, same_topic, spun_copy):
         events.update(_events(kit, settings, [UNLINKED["id"]]))
         out["metrics_a"] = kit.http_get(worker.metrics_port, "/metrics")[1]
         out["events"] = events
+        out["fingerprints"] = kit.consume(settings, [settings.fingerprints_topic], expected=len(events), settle_s=0.2)
+        out["learned"] = kit.consume(settings, [settings.learned_topic], expected=1, settle_s=0.2)
     finally:
         worker.stop()
     # A restarted worker rebuilds its index and its learned pairs from Kafka.
@@ -159,6 +161,21 @@ def test_a_restarted_worker_links_against_articles_indexed_before_the_restart(ru
     assert re.search(r"^unspun_link_index_articles [1-9]", run["metrics_b"], re.M)
     # Read back from the learned topic (the copy sent after the restart may add pairs of its own).
     assert _value(run["metrics_b"], "unspun_learned_pairs_in_use") >= N_LEARNED
+
+
+def test_fingerprint_and_learned_records_follow_their_schemas(run, schema_validator, originals):
+    fingerprints = {r.key.decode(): r.json for r in run["fingerprints"]}
+    assert set(fingerprints) == set(run["events"])  # one per enriched article
+    for key, record in fingerprints.items():
+        assert not list(schema_validator("fingerprint.v1").iter_errors(record)), key
+    # A linked copy's record stands for its source, in the source's wording.
+    copy = run["copies_after"][0]
+    assert fingerprints[copy["id"]]["id"] == originals[0]["id"] and fingerprints[copy["id"]]["copy"] == copy["id"]
+    assert fingerprints[copy["id"]]["text"] == originals[0]["text"]
+    assert run["learned"]
+    for r in run["learned"]:
+        assert not list(schema_validator("learned.v1").iter_errors(r.json))
+        assert r.key.decode() == f"{r.json['spun']}\t{r.json['original']}\t{r.json['article']}"
 
 
 def test_table_export_writes_the_learned_pairs_in_table_format(run, kit, tmp_path):
