@@ -108,7 +108,7 @@ def test_versions_name_the_table_model_and_threshold(enricher):
     assert versions["spinner_table"] == "+".join(f"{f.name}:{f.table.version}" for f in families)
     assert families[0].name == "news" and families[0].table.version
     assert versions["spacy_model"].startswith("en_core_web_sm")
-    assert versions["restore_threshold"] == "0.5"
+    assert versions["restore_threshold"] == "0.7"
 
 
 def test_the_restore_threshold_setting_reaches_the_restorer():

@@ -43,6 +43,7 @@ COUNTERS: dict[str, set[str]] = {
     "unspun_dead_letters_total": {"kind"},
     "unspun_edits_total": set(),
     "unspun_missing_timestamp_total": set(),
+    "unspun_spinner_family_total": {"family"},
     "process_cpu_seconds_total": set(),
 }
 HISTOGRAMS: dict[str, set[str]] = {

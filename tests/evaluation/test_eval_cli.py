@@ -40,7 +40,7 @@ def test_eval_runs_every_row_on_the_bundled_set_when_corpora_are_absent(eval_run
         assert math.isnan(r["edit_precision"]) == (r["edits"] == 0), key
     # the restorer holds the table and the loaded dictionary: it restores most of what those spun
     for key in ("known", "dictionary_loaded"):
-        assert res["rows"][key]["word_recall"] > 0.7 and res["rows"][key]["edit_precision"] > 0.7, key
+        assert res["rows"][key]["word_recall"] > 0.6 and res["rows"][key]["edit_precision"] > 0.8, key
     assert res["rows"]["known_withheld_30pct"]["word_recall"] < res["rows"]["known"]["word_recall"]
     assert res["rows"]["pps"]["clean_words"] > 0 and res["documents"]["senate"] == 30
     assert (out / "restoration_threshold.png").stat().st_size > 0

@@ -56,3 +56,12 @@ def test_update_family_brings_new_substitutions_in_without_a_new_restorer(mini_t
     assert [f.name for f in r.families] == ["news", "learned"]
     r.update_family("learned", [])
     assert "zorbulation" in r.restore(spun).text
+
+
+def test_repeated_forms_of_different_lengths_give_non_overlapping_edits(restorer):
+    # "mentioned" is restored confidently; its other occurrences sit inside longer table forms too
+    text = ("The corporate mentioned 1000's of jobs. Officials mentioned that. The corporate mentioned "
+            "it again, and the corporate mentioned 1000's of jobs this yr.")
+    r = restorer.restore(text)
+    assert apply_edits(text, r.edits) == r.text
+    assert all(a.end <= b.start for a, b in zip(r.edits, r.edits[1:]))

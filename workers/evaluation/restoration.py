@@ -17,7 +17,7 @@ false edits per 1,000 clean words of the row's documents, words per second on on
 
 Data are split once: the **reported** split (odd positions of the held-out Senate releases, odd
 OneStopEnglish texts, GUM Wikinews, the PPS report half) is only ever scored; the **tuning** split (even
-Senate positions, even OneStopEnglish texts, the PPS tuning half) is what ``fit_calibration`` and any
+Senate positions, even OneStopEnglish texts, the PPS tuning half) is what ``calibrate.fit`` and any
 tuning read (``load_docs(split="tune")``, ``pps_docs(shared, "tune")``). Without the shared corpora the
 rows run on a small bundled set of the reported split (``corpora.bundled``).
 """
@@ -35,13 +35,12 @@ from typing import Sequence
 import numpy as np
 
 from workers.evaluation import corpora, pps
-from workers.evaluation.scoring import Doc, Tally, evaluate, judge, summarise, threshold_curve
+from workers.evaluation.scoring import Doc, Tally, evaluate, summarise, threshold_curve
 from workers.evaluation.spinners import (
     Spinner, group_file_spinner, table_spinner, thesaurus_spinner, wordnet_spinner, words_of,
 )
-from workers.restoration.calibration import Calibration, doc_feature, fit_logistic, fit_platt
-from workers.restoration.restorer import EDIT_FEATURES, Restorer
-from workers.restoration.table import SpinnerTable, default_table
+from workers.restoration.restorer import Restorer
+from workers.restoration.table import SpinnerTable
 
 WITHHOLD = 0.3
 LOADED_GROUPS = 15_000  # groups of the "dictionary loaded" row's file
@@ -322,47 +321,6 @@ def print_results(results: dict) -> None:
         c.print(f"hand-spun examples: tokens wrong {ex['tokens_wrong_spun']} -> {ex['tokens_wrong_restored']}")
 
 
-def fit_calibration(shared: Path, quick: bool = False, out: Path | None = None, rho: float | None = None) -> Calibration:
-    """Fit the document and edit calibrations on the tuning split (never the reported one) and write ``data/calibration.json``
-    (or ``out``). Document: Platt scaling of the article log-likelihood ratio per square root of its length. Edit: Platt scaling of
-    the logit of the model posterior, over proposals made with the fitted document calibration."""
-    table = default_table()
-    docs = spin_docs(load_docs(Path(shared), quick, "tune"), table_spinner(table), seed=7)
-    base = Calibration.load()
-    raw = Calibration(rho=base.rho if rho is None else rho, lm_weight=base.lm_weight, doc_prior=base.doc_prior)
-    r = Restorer(table=table, calibration=raw, threshold=0.0)
-    llrs, ys = [], []
-    for d in docs:
-        for text, y in ((d.clean, 0), (d.spun, 1)):
-            res = r.restore(text)
-            llrs.append(doc_feature(res.llr, res.n_tokens))
-            ys.append(y)
-    raw.doc_a, raw.doc_b = fit_platt(np.array(llrs), np.array(ys), l2=1e-2)
-    r = Restorer(table=table, model=r.model, calibration=raw, threshold=0.0, collect_features=True)
-    xs, ys = [], []
-    for d in docs:
-        rs = r.restore(d.spun)
-        props = [e for e in rs.edits + rs.rejected if e.kind != "spintax"]
-        ok = judge(props, d.spans).ok
-        for e, o in zip(props, ok):
-            xs.append(rs.features[(e.start, e.end)])
-            ys.append(int(o))
-        rc = r.restore(d.clean)
-        for e in rc.edits + rc.rejected:
-            if e.kind != "spintax":
-                xs.append(rc.features[(e.start, e.end)])
-                ys.append(0)
-    X, Y = np.array(xs, dtype=float), np.array(ys)
-    raw.edit_a, raw.edit_b = fit_platt(X[:, 0], Y)
-    raw.edit_weights = fit_logistic(X, Y)
-    raw.extra = {"edit_features": list(EDIT_FEATURES), "edit_examples": int(len(Y)),
-                 "edit_positive_rate": float(Y.mean()) if len(Y) else 0.0,
-                 "doc_examples": len(llrs)}
-    raw.fitted_on = f"senate-held-out-even+ose-even:{len(docs)}docs:table-{table.version}"
-    raw.save(out)
-    return raw
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``python -m workers.evaluation.restoration [--quick] [--fit] --shared DIR --out DIR``."""
     import argparse
@@ -375,8 +333,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", default=None, help="comma-separated row keys (default: all)")
     a = ap.parse_args(argv)
     if a.fit:
-        cal = fit_calibration(a.shared, quick=a.quick)
-        print("calibration:", cal)
+        from workers.evaluation.calibrate import fit  # noqa: PLC0415 (imports this module)
+
+        print("calibration:", fit(a.shared, quick=a.quick))
     run(a.quick, a.out, a.shared if a.shared.is_dir() else None, rows=a.rows.split(",") if a.rows else None)
 
 

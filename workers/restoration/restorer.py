@@ -34,7 +34,6 @@ import math
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import product
 from typing import Any, NamedTuple, Sequence
 
 from workers.restoration.calibration import Calibration, sigmoid
@@ -62,8 +61,11 @@ MAX_OPTIONS = 2  # per span, after pruning
 PRE_OPTIONS = 4  # per span, scored by the n-gram model
 MAX_COMBOS = 64  # per group of interacting spans
 MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
-MAX_GROUP = 4  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
+MAX_GROUP = 3  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
 MIN_POSTERIOR = 1e-3
+# Confidence an edit needs to be applied, chosen on the tuning split for precision where the restorer does
+# not hold its spinner's whole dictionary (about 0.87 with 30 % of it unknown); also UNSPUN_RESTORE_THRESHOLD's default.
+DEFAULT_THRESHOLD = 0.7
 FAMILY_MIN = 0.5
 MIN_FAMILY_PI = 1e-4  # a family below this probability of being in use lends no candidates  # an article is attributed to a family whose posterior reaches this, else to none
 EDIT_FEATURES = (
@@ -182,7 +184,7 @@ class Restorer:
         self,
         table: SpinnerTable | None = None,
         model: Any = None,
-        threshold: float = 0.5,
+        threshold: float = DEFAULT_THRESHOLD,
         calibration: Calibration | None = None,
         extra_tables: Sequence[str] | None = None,
         collect_features: bool = False,
@@ -738,8 +740,9 @@ class Restorer:
         for k, (sp, opt, p_other) in enumerate(extra):
             gain = (scores[2 * k + 1] - scores[2 * k]) * lmw
             p = sigmoid(_logit(p_other) + gain)
-            if p >= 0.5:
+            if p >= 0.5 and not any(i < sp.j and sp.i < j for i, j in taken):
                 out.append((sp, opt._replace(gain=gain), p, 1.0 - p))
+                taken.append((sp.i, sp.j))
         out.sort(key=lambda t: t[0].i)
         return out
 
