@@ -92,6 +92,8 @@ def library_table(lib: dict) -> Table:
     note = (f"{a['articles']} articles ({a['spun']} spun), {a['words_mean']:.0f} words each; median of {lib['repeats']} runs "
             f"taken in turns; one core (CPU {lib.get('pinned_cpu')}); spaCy components: {', '.join(lib['spacy_pipeline'])}; "
             f"batch {lib['batch_size']}")
+    if lib.get("extra_groups"):
+        note += f"; a thesaurus dictionary of {lib['extra_groups']:,} groups loaded"
     load = (lib.get("load_average") or {}).get("before")
     if load:
         note += f"; machine load average before: {load[0]:.2f}"

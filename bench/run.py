@@ -1,6 +1,6 @@
 """Run every unspun benchmark and report them against their baselines.
 
-    python bench/run.py [--quick] [--shared] [--skip-library] [--skip-stream]
+    python bench/run.py [--quick] [--shared] [--groups 15000] [--skip-library] [--skip-stream]
 
 1. ``bench/library.py`` (own process, pinned to one core): restorer, bare spaCy NER, restore+NER;
 2. ``bench/stream.py``: the worker against the embedded broker (max rate, 25/50/75% loads), the raw
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description="Run all unspun benchmarks.")
     p.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
     p.add_argument("--shared", action="store_true", help="article text from ../shared/corpora (GUM Wikinews)")
+    p.add_argument("--groups", type=int, default=0,
+                   help="library rows with a thesaurus dictionary of this many groups loaded (see bench/library.py)")
     p.add_argument("--skip-library", action="store_true")
     p.add_argument("--skip-stream", action="store_true")
     p.add_argument("--publish", action="store_true",
@@ -85,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     result: dict = {"machine": machine(), "quick": args.quick, "shared": args.shared, "time": stamp}
-    library = None if args.skip_library else _run("library.py", RESULTS / f"library-{stamp}.json", extra)
+    lib_args = extra + (["--groups", str(args.groups)] if args.groups else [])
+    library = None if args.skip_library else _run("library.py", RESULTS / f"library-{stamp}.json", lib_args)
     stream_args = extra + (["--what-if"] if args.what_if or not args.quick else [])
     stream = None if args.skip_stream else _run("stream.py", RESULTS / f"stream-{stamp}.json", stream_args)
     result["library"], result["stream"] = library, stream
