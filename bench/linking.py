@@ -160,6 +160,7 @@ def learning(pairs: list[tuple[str, str]], held_out: list[tuple[str, str]], spin
     # The shipped families without the WordNet one, as `unspun eval` scores the thesaurus row: the
     # LibreOffice thesaurus derives from WordNet, so that family would know this spinner.
     base = row_restorer("thesaurus", default_restorer())
+    base.threshold = Settings().restore_threshold  # the worker's operating point
 
     rng = random.Random(2)
     docs = []

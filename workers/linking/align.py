@@ -24,7 +24,7 @@ class Substitution(NamedTuple):
     """One aligned substitution: the copy's span ``[start, end)`` (characters) with its text ``spun``,
     the source's wording ``original``, normalised ``spun_norm``/``original_norm`` (space-joined tokens),
     the aligned normalised words around it (``left``, ``right``; "" at an edge) and ``flank``, the number
-    of aligned tokens on its shorter side (capped at 2)."""
+    of aligned tokens on its shorter side (capped at 2; the start or end of both texts counts as 2)."""
 
     start: int
     end: int
@@ -67,13 +67,17 @@ def align(copy: str, source: str, max_span: int = 4) -> Alignment:
             aligned += i2 - i1
             continue
         if tag == "replace" and i2 - i1 <= max_span and j2 - j1 <= max_span:
-            left_n = ops[k - 1][2] - ops[k - 1][1] if k > 0 and ops[k - 1][0] == "equal" else 0
-            right_n = ops[k + 1][2] - ops[k + 1][1] if k + 1 < len(ops) and ops[k + 1][0] == "equal" else 0
+            # Aligned tokens on each side; the start or end of both texts anchors as well as two tokens.
+            left_n = ops[k - 1][2] - ops[k - 1][1] if k > 0 and ops[k - 1][0] == "equal" else 2 * (i1 == j1 == 0)
+            right_n = (
+                ops[k + 1][2] - ops[k + 1][1] if k + 1 < len(ops) and ops[k + 1][0] == "equal"
+                else 2 * (i2 == len(cn) and j2 == len(sn))
+            )
             a, b, spun = _span(copy, ct, i1, i2)
             _, _, original = _span(source, st, j1, j2)
             subs.append(Substitution(
                 a, b, spun, original, " ".join(cn[i1:i2]), " ".join(sn[j1:j2]),
-                cn[i1 - 1] if left_n else "", cn[i2] if right_n else "", min(2, left_n, right_n),
+                cn[i1 - 1] if i1 and left_n else "", cn[i2] if i2 < len(cn) and right_n else "", min(2, left_n, right_n),
             ))
         elif i2 > i1:
             a, b, _ = _span(copy, ct, i1, i2)
