@@ -44,6 +44,8 @@ COUNTERS: dict[str, set[str]] = {
     "unspun_edits_total": set(),
     "unspun_missing_timestamp_total": set(),
     "unspun_spinner_family_total": {"family"},
+    "unspun_restorations_total": {"kind"},
+    "unspun_links_total": {"order"},
     "process_cpu_seconds_total": set(),
 }
 HISTOGRAMS: dict[str, set[str]] = {
@@ -56,6 +58,8 @@ HISTOGRAMS: dict[str, set[str]] = {
 GAUGES: dict[str, set[str]] = {
     "unspun_consumer_lag": {"topic", "partition"},
     "unspun_worker_ready": set(),
+    "unspun_learned_pairs": set(),
+    "unspun_learned_pairs_in_use": set(),
     "process_resident_memory_bytes": set(),
 }
 # Series Prometheus itself writes for every target.
