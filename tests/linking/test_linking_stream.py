@@ -29,6 +29,16 @@ UNLINKED = {
         "million dollars. Many souls who toil in the city said they had gotten no letter about the closure."
     ),
 }
+LATE = {
+    "id": "orig-ferry",
+    "title": "Ferry service to Hollis Island resumes",
+    "text": (
+        "The ferry between Portview and Hollis Island returned to service on Wednesday after three weeks of "
+        "repairs to its engine. The operator said that crossings would run every two hours and that tickets "
+        "bought for cancelled trips would be honoured until the end of June. Residents of the island, who "
+        "depend on the ferry for food and medicine, said the long wait had been hard on older people."
+    ),
+}
 LEARNED = {"bureaucrats": "officials", "tipped off": "warned", "novel": "new", "set back": "cost", "souls": "people"}
 # Substitutions the six copies share pairwise (so learned with UNSPUN_LEARN_MIN_ARTICLES=2): the five
 # above and extended -> longer, gotten -> received, toil -> work.
@@ -46,6 +56,24 @@ def _metric(kit, port: int, name: str) -> float:
 
 def _messages(articles):
     return [(a["id"].encode(), json.dumps({k: a[k] for k in ("id", "title", "text")}).encode()) for a in articles]
+
+
+def _split_partitions(kit, workers, timeout_s: float = 90.0) -> list[list[int]]:
+    """Wait until each worker is ready with input partitions of its own; return them per worker."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        bodies = []
+        for w in workers:
+            try:
+                status, body = kit.http_get(w.metrics_port, "/ready")
+            except OSError:  # not listening yet
+                status, body = 0, ""
+            bodies.append(json.loads(body) if status == 200 else {})
+        parts = [b.get("partitions") or [] for b in bodies]
+        if all(parts) and not set(parts[0]) & set(parts[1]):
+            return parts
+        assert time.monotonic() < deadline, f"workers did not split the partitions: {bodies}"
+        time.sleep(0.3)
 
 
 def _events(kit, settings, ids):
@@ -93,20 +121,34 @@ def run(broker, kit, tmp_path_factory, originals, same_topic, spun_copy):
         out["learned"] = kit.consume(settings, [settings.learned_topic], expected=1, settle_s=0.2)
     finally:
         worker.stop()
-    # A restarted worker rebuilds its index and its learned pairs from Kafka.
-    worker = kit.launch_worker(env, logs / "worker-b.log")
+    # Two restarted workers rebuild their index and learned pairs from Kafka, and link across each other.
+    workers = [kit.launch_worker(env, logs / f"worker-b{i}.log") for i in range(2)]
     try:
-        worker.wait_ready()
+        out["partitions"] = _split_partitions(kit, workers)
         again = dict(spun_copy(first[0], 99, rate=0.7), id="copy-after-restart")
         kit.produce(settings, settings.input_topic, _messages([again]))
         out["after_restart"] = _events(kit, settings, [again["id"]])[again["id"]]
+        # A source taken by one worker, then its copy by the other.
+        (p1,), (p2,) = out["partitions"]
+        before = _metric(kit, workers[1].metrics_port, "unspun_link_index_articles")
+        kit.produce(settings, settings.input_topic, _messages([LATE]), partition=p1)
+        _events(kit, settings, [LATE["id"]])
+        # The other worker indexes the source once its topic reader meets the fingerprint (see the
+        # known limit in README: a copy taken before that is not linked).
         deadline = time.monotonic() + 30
-        while _metric(kit, worker.metrics_port, "unspun_learned_pairs_in_use") < N_LEARNED and time.monotonic() < deadline:
-            time.sleep(0.2)
-        out["metrics_b"] = kit.http_get(worker.metrics_port, "/metrics")[1]
-        out["log_b"] = worker.log()
+        while _metric(kit, workers[1].metrics_port, "unspun_link_index_articles") <= before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        late_copy = dict(spun_copy(LATE, 7), id="copy-late")
+        kit.produce(settings, settings.input_topic, _messages([late_copy]), partition=p2)
+        out["late_copy"] = _events(kit, settings, [late_copy["id"]])[late_copy["id"]]
+        for w in workers:
+            deadline = time.monotonic() + 30
+            while _metric(kit, w.metrics_port, "unspun_learned_pairs_in_use") < N_LEARNED and time.monotonic() < deadline:
+                time.sleep(0.2)
+        out["metrics_b"] = [kit.http_get(w.metrics_port, "/metrics")[1] for w in workers]
     finally:
-        worker.stop()
+        for w in workers:
+            w.stop()
     return out
 
 
@@ -155,12 +197,17 @@ def test_a_later_copy_whose_source_is_never_sent_is_restored_with_learned_pairs(
     assert re.search(r'^unspun_restorations_total\{kind="learned"\} [1-9]', run["metrics_a"], re.M)
 
 
-def test_a_restarted_worker_links_against_articles_indexed_before_the_restart(run, originals):
-    event = run["after_restart"]
-    assert event["copy_of"]["id"] == originals[0]["id"]
-    assert re.search(r"^unspun_link_index_articles [1-9]", run["metrics_b"], re.M)
-    # Read back from the learned topic (the copy sent after the restart may add pairs of its own).
-    assert _value(run["metrics_b"], "unspun_learned_pairs_in_use") >= N_LEARNED
+def test_restarted_workers_link_against_articles_indexed_before_the_restart(run, originals):
+    assert run["after_restart"]["copy_of"]["id"] == originals[0]["id"]
+    for text in run["metrics_b"]:
+        assert _value(text, "unspun_link_index_articles") > len(run["events"])
+        # Read back from the learned topic (the copy sent after the restart may add pairs of its own).
+        assert _value(text, "unspun_learned_pairs_in_use") >= N_LEARNED
+
+
+def test_a_copy_taken_by_one_worker_links_to_a_source_another_worker_took(run):
+    assert run["late_copy"]["copy_of"]["id"] == LATE["id"]
+    assert run["late_copy"]["restored_text"] == LATE["text"]
 
 
 def test_fingerprint_and_learned_records_follow_their_schemas(run, schema_validator, originals):
