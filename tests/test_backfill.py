@@ -180,6 +180,14 @@ def test_existing_output_needs_resume(tmp_path, kit):
     assert out.read_text() == '{"id": "x"}\n'
 
 
+def test_a_json_file_is_refused_rather_than_read_as_lines(tmp_path, kit):
+    src, out = tmp_path / "pretty.json", tmp_path / "enriched.jsonl"
+    src.write_text(json.dumps([{"id": "a", "text": "The corporate mentioned it."}], indent=2))
+    result = kit.run_cli({}, "restore", str(src), "--out", str(out), timeout=60)
+    assert result.returncode == 2 and "--out reads JSON lines" in result.stderr
+    assert not out.exists()
+
+
 def _run_in_pty(args: list[str], env: dict[str, str], timeout_s: float = 120) -> tuple[int, bytes]:
     """Run ``args`` with standard error (and output) on a pseudo-terminal; returns (exit code, what it drew)."""
     master, slave = pty.openpty()

@@ -253,6 +253,8 @@ def test_every_setting_is_documented_in_the_readme(kit):
         (["produce", "-"], {"UNSPUN_PARTITIONS": "0"}, "UNSPUN_PARTITIONS must be >= 1, got 0"),
         (["demo"], {"UNSPUN_HEARTBEAT_INTERVAL_S": "60"}, "UNSPUN_HEARTBEAT_INTERVAL_S (60) must be less than UNSPUN_SESSION_TIMEOUT_S (30)"),
         (["eval"], {"UNSPUN_BATCH_TIMEOUT_S": "nan"}, "UNSPUN_BATCH_TIMEOUT_S must be a finite number, got nan"),
+        (["restore", "-"], {"UNSPUN_SPACY_MODEL": "nope_model"},
+         "UNSPUN_SPACY_MODEL must name an installed spaCy pipeline package or a pipeline folder, got nope_model"),
     ],
 )
 def test_a_bad_setting_stops_every_command_with_one_line_naming_it(kit, command, env, message):

@@ -94,3 +94,14 @@ def test_stdin_text_that_starts_with_a_bracket_is_text(monkeypatch):
     assert article["text"] == "[Reuters] The corporate mentioned 1000's of jobs"
     monkeypatch.setattr("sys.stdin", io.StringIO('[{"text": "a"}, {"text": "b"}]'))
     assert [a["text"] for a in read_articles(["-"])] == ["a", "b"]
+
+
+@pytest.mark.parametrize("name, body", [
+    ("one.json", '{"text": "a", "n": 18446744073709551616, "m": [-9223372036854775809, 7]}'),
+    ("lines.jsonl", '{"text": "a", "n": 18446744073709551616, "m": [-9223372036854775809, 7]}\n'),
+])
+def test_integers_beyond_64_bits_are_read_exactly(tmp_path, name, body):
+    # the event keeps them as exact decimal strings (README "Messages"); a float would lose digits
+    (tmp_path / name).write_text(body)
+    [article] = read_articles([str(tmp_path / name)])
+    assert type(article["n"]) is int and article["n"] == 2**64 and article["m"] == [-(2**63) - 1, 7]

@@ -387,6 +387,10 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
 
     if len(paths) != 1 or html is not None:
         raise _fail("--out takes one JSON-lines file (or -) and no --html")
+    if Path(paths[0]).suffix.lower() in (".json", ".txt"):
+        # a pretty-printed .json read line by line would be all not_json dead letters
+        raise _fail(f"--out reads JSON lines, one article object per line: {paths[0]} is a {Path(paths[0]).suffix} file "
+                    "(restore it without --out, or write it as .jsonl)")
     dead = dead_letters or out.with_name(f"{out.stem}.dead-letters.jsonl")
     if dead.resolve() == out.resolve():
         raise _fail("--out and --dead-letters must be different files")

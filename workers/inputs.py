@@ -10,6 +10,7 @@ a byte-order mark.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -37,6 +38,15 @@ def _from_text(content: str) -> dict[str, Any]:
     return {"id": derive_id(title, text), "title": title, "text": text}
 
 
+_LONG_DIGITS = re.compile(r"\d{19,}")
+
+
+def _loads(text: str) -> Any:
+    """orjson, or the stdlib parser where a run of 19+ digits may be an integer beyond 64 bits, which
+    orjson would turn into a float (the event keeps it exact, README "Messages"). Raises ``ValueError``."""
+    return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+
+
 def _with_id(obj: Any, where: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise InputError(f"{where}: expected a JSON object, got {type(obj).__name__}")
@@ -49,19 +59,19 @@ def _from_json_lines(content: str, name: str, hint: str) -> Iterator[dict[str, A
     for n, line in enumerate(content.splitlines(), 1):
         if line.strip():
             try:
-                yield _with_id(orjson.loads(line), f"{name}:{n}")
-            except orjson.JSONDecodeError as e:
+                yield _with_id(_loads(line), f"{name}:{n}")
+            except ValueError as e:
                 raise InputError(f"{name}:{n}: not JSON: {e}{hint}") from None
 
 
 def _from_json(content: str, name: str, hint: str) -> Iterator[dict[str, Any]]:
     try:
-        data = orjson.loads(content)
-    except orjson.JSONDecodeError as e:
+        data = _loads(content)
+    except ValueError as e:
         first = content.lstrip().split("\n", 1)[0]
         try:
-            orjson.loads(first)
-        except orjson.JSONDecodeError:  # not JSON lines either: report where the document breaks
+            _loads(first)
+        except ValueError:  # not JSON lines either: report where the document breaks
             raise InputError(f"{name}: not JSON: {e}{hint}") from None
         yield from _from_json_lines(content, name, hint)  # several objects: JSON lines after all
         return

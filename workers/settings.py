@@ -109,6 +109,18 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
+    @field_validator("spacy_model")
+    @classmethod
+    def _installed_pipeline(cls, value: str) -> str:
+        # spaCy loads an installed pipeline package or a pipeline folder; say so before any model loads.
+        import importlib.util  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+
+        name = value.strip()
+        if Path(name).is_dir() or importlib.util.find_spec(name) is not None:
+            return name
+        raise ValueError("must name an installed spaCy pipeline package or a pipeline folder")
+
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> "Settings":
         # Kafka rejects a group join whose heartbeat is not shorter than its session timeout.

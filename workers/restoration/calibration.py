@@ -83,11 +83,14 @@ def doc_feature(llr: float, n_tokens: int) -> float:
 
 
 DOC_FEATURES = ("llr_per_sqrt_tokens", "top_signatures", "log_tokens")
+MIN_DOC_TOKENS = 20
 
 
 def doc_features(llr: float, n_tokens: int, top: float) -> tuple[float, float, float]:
-    """Inputs of the document model, in the order of ``DOC_FEATURES``."""
-    return doc_feature(llr, n_tokens), top, math.log(max(1, n_tokens))
+    """Inputs of the document model, in the order of ``DOC_FEATURES``. Lengths below ``MIN_DOC_TOKENS``
+    count as that: the model is fitted on texts of a sentence or more, and "OK." is no evidence of spinning."""
+    n = max(MIN_DOC_TOKENS, n_tokens)
+    return doc_feature(llr, n), top, math.log(n)
 
 
 def sigmoid(x: float) -> float:
