@@ -1,8 +1,9 @@
 """Backfill benchmark: ``unspun restore ARCHIVE --out OUT`` through the real command.
 
 1. Speed: the benchmark articles (``bench/articles.py``: ~600 words, half spun) written to a JSON-lines
-   file, enriched with ``--jobs 1`` and then with ``--jobs N`` (default 2); articles/s from each run's
-   summary line (enrichment time, model loading excluded) and their ratio (target >= 1.8 on 2 cores).
+   file, enriched with ``--jobs 1`` and ``--jobs N`` (default 2) in turns, ``--repeats`` times each;
+   articles/s from each run's summary line (enrichment time, model loading excluded), the best run of
+   each, and their ratio (target >= 1.8 on 2 cores).
 2. Memory: a large input generated on the fly in a temporary folder (``--gb``, default 1.0): short
    articles (each with its own numbers and invented words, so spaCy's string store sees new strings),
    each with a ``--pad-kb`` extra field that the event carries along, so the file is large while NLP
@@ -11,7 +12,7 @@
    against the input read. Prints the samples at each tenth of the input and the growth from the
    first to the last tenth (target: flat).
 
-    python bench/backfill.py [--n 120] [--jobs 2] [--gb 1.0] [--pad-kb 16] [--skip-speed] [--skip-memory]
+    python bench/backfill.py [--n 120] [--jobs 2] [--repeats 2] [--gb 1.0] [--pad-kb 16] [--skip-speed] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description="unspun restore --out: jobs speed-up and memory over a large input.")
     p.add_argument("--n", type=int, default=120, help="benchmark articles for the speed runs")
     p.add_argument("--jobs", type=int, default=2, help="jobs compared against --jobs 1")
+    p.add_argument("--repeats", type=int, default=2, help="speed runs of each, taken in turns; the best counts")
     p.add_argument("--gb", type=float, default=1.0, help="size of the generated input for the memory run, GB")
     p.add_argument("--pad-kb", type=int, default=16, help="extra-field padding per article of the memory run, KB")
     p.add_argument("--every", type=float, default=1.0, help="memory sampling interval, seconds")
@@ -152,8 +154,13 @@ def main(argv: list[str] | None = None) -> dict:
             empty = tmp_path / "empty.jsonl"
             empty.write_bytes(b"")
             load_cpu = _restore(empty, tmp_path / "empty-out.jsonl", 1, env)["cpu_s"]  # model loading alone
-            runs = [_restore(src, tmp_path / f"speed-{j}.jsonl", j, env) for j in (1, args.jobs)]
+            # Runs take turns; the best of each stands for it (other load only slows a run down).
+            tries = [_restore(src, tmp_path / f"speed-{k}-{j}.jsonl", j, env)
+                     for k in range(args.repeats) for j in (1, args.jobs)]
+            runs = [max((r for r in tries if r["jobs"] == j), key=lambda r: r["articles_per_s"]) for j in (1, args.jobs)]
             ratio = runs[1]["articles_per_s"] / runs[0]["articles_per_s"]
+            for r in tries:
+                print(f"  try: --jobs {r['jobs']} {r['articles_per_s']} articles/s, load average after {r['load_average'][0]}")
             for r in runs:
                 r["cpu_ms_per_article"] = round(1000 * (r["cpu_s"] - load_cpu) / r["articles"], 1)
                 print(f"--jobs {r['jobs']}: {r['articles']} articles in {r['seconds']} s: {r['articles_per_s']} articles/s "
