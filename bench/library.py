@@ -175,14 +175,18 @@ def run(articles: list[dict], warmup: list[dict], repeats: int = 3) -> dict:
 def use_thesaurus_dictionary(n: int) -> Path:
     """Write a synonym-group file (one ``|``-separated group per line, head first) of ``n`` groups
     (``workers.evaluation.groups.mythes_groups``) to a temporary folder and point ``UNSPUN_EXTRA_TABLES``
-    (and, unless set, ``UNSPUN_CACHE_DIR``) at it; returns its path. Call before the settings are read.
+    (and, unless set, ``UNSPUN_CACHE_DIR``) at it; returns its path (removed at exit). Call before the
+    settings are read.
     Raises ``FileNotFoundError`` without the thesaurus."""
+    import atexit
+    import shutil
     import tempfile
 
     from workers.evaluation.groups import mythes_groups, write_groups
     from workers.restoration.ngram import default_model
 
     folder = Path(tempfile.mkdtemp(prefix="unspun-groups-"))
+    atexit.register(shutil.rmtree, folder, True)
     path = write_groups(mythes_groups(default_model(), n), folder / f"thesaurus-{n}-groups.txt")
     os.environ["UNSPUN_EXTRA_TABLES"] = str(path)
     os.environ.setdefault("UNSPUN_CACHE_DIR", str(folder / "cache"))
