@@ -83,7 +83,7 @@ def doc_feature(llr: float, n_tokens: int) -> float:
 
 
 DOC_FEATURES = ("llr_per_sqrt_tokens", "top_signatures", "log_tokens")
-MIN_DOC_TOKENS = 20
+MIN_DOC_TOKENS = 8  # the shortest texts the document model was fitted on
 
 
 def doc_features(llr: float, n_tokens: int, top: float) -> tuple[float, float, float]:
