@@ -542,7 +542,7 @@ def demo(
     from rich.console import Console  # noqa: PLC0415
 
     from workers.stream.broker import BrokerError, EmbeddedBroker, free_port  # noqa: PLC0415
-    from workers.stream.kafka import ensure_topics, iter_messages, send_messages  # noqa: PLC0415
+    from workers.stream.kafka import ensure_topics  # noqa: PLC0415
 
     console = Console()
     messages = _demo_messages()

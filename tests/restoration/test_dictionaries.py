@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from workers.restoration import dictionaries
-from workers.restoration.dictionaries import DictionaryError, compile_dictionary, merge_tables, read_dictionary
-from workers.restoration.table import build_table, load_table
+from workers.restoration.dictionaries import DictionaryError, compile_dictionary, dictionary_files, read_dictionary
 
 DATA = Path(__file__).parent / "data" / "dictionaries"
 
@@ -137,10 +136,10 @@ def test_half_malformed_is_still_usable(tmp_path):
 
 def test_missing_paths_and_empty_folders_raise(tmp_path):
     with pytest.raises(DictionaryError, match="no such file"):
-        load_table(tmp_path / "none", [tmp_path / "missing.txt"], use_cache=False)
+        dictionary_files([tmp_path / "missing.txt"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(DictionaryError, match="holds no dictionary files"):
-        load_table(tmp_path / "none", [tmp_path / "empty"], use_cache=False)
+        dictionary_files([tmp_path / "empty"])
 
 
 def test_compiled_dictionaries_are_cached_by_content(tmp_path, monkeypatch):
@@ -159,24 +158,19 @@ def test_compiled_dictionaries_are_cached_by_content(tmp_path, monkeypatch):
     assert changed.version != first.version and len(changed) == 1
 
 
-def test_merged_tables_equal_one_table_built_from_all_entries(tmp_path, mini_table):
-    part = compile_dictionary(DATA / "groups.txt", tmp_path)
-    merged = merge_tables([mini_table, part])
-    whole = build_table(mini_table.entries + part.entries)
-    assert merged.reverse == whole.reverse and merged.forward == whole.forward
-    assert len(merged) == len(mini_table) + len(part) and merged.max_len == whole.max_len
+def test_extra_dictionaries_of_any_format_are_families_of_their_own(tmp_path):
+    from workers.restoration.families import imported_families
 
-
-def test_extra_dictionaries_of_any_format_join_the_table(tmp_path):
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "groups.txt").write_bytes((DATA / "groups.txt").read_bytes())
     (extra / "word_mine.tsv").write_text("announce\tzorbify\tVERB\n", encoding="utf-8")
-    t = load_table(tmp_path / "none", [extra], cache_dir=tmp_path / "cache")
-    assert ("zorbulation",) in t.reverse and ("zorbified",) in t.reverse
+    groups, mine = imported_families([extra], cache_dir=tmp_path / "cache")
+    assert (groups.name, mine.name) == ("import:groups", "import:word_mine")
+    assert ("zorbulation",) in groups.table.reverse and ("zorbified",) in mine.table.reverse
     (extra / "bad.txt").write_text("alpha\nbeta\n", encoding="utf-8")
     with pytest.raises(DictionaryError) as err:
-        load_table(tmp_path / "none", [extra], cache_dir=tmp_path / "cache")
+        imported_families([extra], cache_dir=tmp_path / "cache")
     assert err.value.path == extra / "bad.txt" and err.value.line == 1
 
 

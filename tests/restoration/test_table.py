@@ -38,10 +38,11 @@ def test_bad_lines_are_reported_not_raised():
     assert len(problems) == 3
 
 
-def test_extra_tables_and_version(tmp_path):
-    (tmp_path / "extra.tsv").write_text("guarantee\tassure\tVERB\n", encoding="utf-8")
+def test_missing_table_is_empty_and_versions_follow_the_files(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "word_x.tsv").write_text("guarantee\tassure\tVERB\n", encoding="utf-8")
     t1 = load_table(tmp_path / "missing", use_cache=False)
-    t2 = load_table(tmp_path / "missing", [tmp_path / "extra.tsv"], use_cache=False)
+    t2 = load_table(tmp_path / "t", use_cache=False)
     assert len(t1) == 0 and len(t2) == 1 and t1.version != t2.version
     assert ("assured",) in t2.reverse
 

@@ -9,7 +9,8 @@ documents (``{a|b|c}``).
 - ``compile_dictionary(path)`` -> ``table.SpinnerTable`` of that file alone (one per imported
   spinner), inflected and indexed once, then loaded from a cache keyed by a hash of the code
   version, the file name and its bytes;
-- ``merge_tables`` joins tables, as ``UNSPUN_EXTRA_TABLES`` files are joined to the shipped table.
+- each file named by ``UNSPUN_EXTRA_TABLES`` becomes a spinner family of its own
+  (``families.imported_families``).
 
 Errors: :class:`DictionaryError` (a ``ValueError``) with the file and line.
 """
@@ -20,15 +21,14 @@ import hashlib
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 from workers.restoration import table as tbl
 from workers.restoration.dictionary_formats import FORMATS, MALFORMED_SHARE, Dictionary, DictionaryError, parse_dictionary
-from workers.restoration.table import Candidate, SpinnerTable, Substitute
+from workers.restoration.table import SpinnerTable
 
 __all__ = [
-    "FORMATS", "MALFORMED_SHARE", "Dictionary", "DictionaryError", "check_dictionary", "compile_all",
-    "compile_dictionary", "dictionary_files", "merge_tables", "read_dictionary",
+    "FORMATS", "MALFORMED_SHARE", "Dictionary", "DictionaryError", "check_dictionary",
+    "compile_dictionary", "dictionary_files", "read_dictionary",
 ]
 
 # Bump when reading or compiling changes, to invalidate cached dictionaries.
@@ -134,44 +134,3 @@ def check_dictionary(path: Path | str, cache_dir: Path | str | None = None) -> s
 
 def _compile_only(path: Path, cache_dir: Path | str | None) -> None:
     compile_dictionary(path, cache_dir)
-
-
-def merge_tables(tables: Sequence[SpinnerTable]) -> SpinnerTable:
-    """One table holding the entries of all ``tables``, as ``table.build_table`` would have built
-    it from their entries together: weights of a pair found in several tables add up (capped at 1),
-    the first table's inflection tag is kept. ``version`` hashes the parts' versions. The parts are
-    not changed (lists found in one part only are shared, not copied)."""
-    if len(tables) == 1:
-        return tables[0]
-    reverse: dict[tuple[str, ...], list[Candidate]] = {}
-    forward: dict[tuple[str, ...], list[Substitute]] = {}
-    with tbl.gc_paused():
-        for t in tables:
-            for index, part in ((reverse, t.reverse), (forward, t.forward)):
-                for key, items in part.items():
-                    have = index.get(key)
-                    index[key] = items if have is None else _add(have, items)
-    h = hashlib.sha256("+".join(t.version for t in tables).encode())
-    return SpinnerTable(
-        entries=[e for t in tables for e in t.entries],
-        reverse=reverse,
-        forward=forward,
-        max_len=max(t.max_len for t in tables),
-        version=h.hexdigest()[:12],
-        problems=[p for t in tables for p in t.problems],
-    )
-
-
-def _add(have: list, items: list) -> list:
-    """Candidates (or substitutes) of one key from two tables: same (form, kind) weights summed."""
-    out = {(x[0], x[1]): x for x in have}
-    for x in items:
-        old = out.get((x[0], x[1]))
-        out[(x[0], x[1])] = x if old is None else old._replace(weight=min(1.0, old.weight + x.weight))
-    return list(out.values())
-
-
-def compile_all(paths: Sequence[Path], cache_dir: Path | str | None = None) -> list[SpinnerTable]:
-    """``compile_dictionary`` of every file named by ``paths`` (files or folders, see
-    ``dictionary_files``), in order: one table per imported spinner."""
-    return [compile_dictionary(f, cache_dir) for f in dictionary_files(list(paths))]

@@ -84,7 +84,7 @@ class OffsetMap:
         i = bisect_right(self._restored_starts, pos if not is_end else pos - 1) - 1
         if i < 0:
             return pos
-        e, rs, re_ = self._edits[i], self._restored_starts[i], self._restored_ends[i]
+        e, re_ = self._edits[i], self._restored_ends[i]
         if pos < re_ or (is_end and pos == re_):
             return e.end if is_end else e.start
         return e.end + (pos - re_)

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple
 
 from workers.restoration.tokens import norms
 
@@ -320,21 +320,18 @@ def write_cache(table: SpinnerTable, path: Path) -> None:
 
 def load_table(
     table_dir: Path | str | None = None,
-    extra: Sequence[Path | str] = (),
     *,
     use_cache: bool = True,
     cache_dir: Path | str | None = None,
 ) -> SpinnerTable:
-    """Load and index the table directory (default ``data/spinner_table``) plus ``extra`` dictionaries.
+    """Load and index a table directory in format v1 (default ``data/spinner_table``).
 
     The directory's ``*.tsv`` files never raise for malformed lines (they are skipped and listed in
-    ``problems``); an empty or missing directory gives an empty table. ``extra`` are files or
-    folders of spinner dictionaries in any supported format (``dictionaries.read_dictionary``),
-    each compiled on its own (``dictionaries.compile_dictionary``) and merged in; a bad one raises
-    ``dictionaries.DictionaryError``. ``version`` hashes the files' names and bytes. Compiled
-    indexes are cached as pickles keyed by ``version`` in ``cache_dir`` (default
-    ``~/.cache/unspun``; the project's own files and the user's dictionaries, never message data),
-    because the inflection step takes seconds for thousands of entries; cache failures are ignored.
+    ``problems``); an empty or missing directory gives an empty table. Dictionaries of other formats
+    are read by ``dictionaries.compile_dictionary``, one family each. ``version`` hashes the files'
+    names and bytes. Compiled indexes are cached as pickles keyed by ``version`` in ``cache_dir``
+    (default ``~/.cache/unspun``; the project's own files, never message data), because the
+    inflection step takes seconds for thousands of entries; cache failures are ignored.
     """
     h = hashlib.sha256(_CODE_VERSION.encode())
     blobs: list[tuple[Path, bytes]] = []
@@ -356,17 +353,12 @@ def load_table(
         t.problems = problems
         if use_cache:
             write_cache(t, cpath)
-    if not extra:
-        return t
-    from workers.restoration.dictionaries import compile_dictionary, dictionary_files, merge_tables  # noqa: PLC0415 (imports this module)
-
-    files = dictionary_files([Path(p) for p in extra])
-    return merge_tables([t, *(compile_dictionary(f, cache_dir, use_cache=use_cache) for f in files)])
+    return t
 
 
 @lru_cache(maxsize=4)
-def _cached(table_dir: str, extra: tuple[str, ...], cache_dir: str | None) -> SpinnerTable:
-    t = load_table(table_dir, extra, cache_dir=cache_dir)
+def _cached(table_dir: str, cache_dir: str | None) -> SpinnerTable:
+    t = load_table(table_dir, cache_dir=cache_dir)
     # The table lives as long as the process: move its objects out of the collector's generations,
     # so the full collections of later loading and of every article do not scan them again (with a
     # 15,000-group dictionary the restorer's start-up took 0.9 s of CPU instead of 0.4 s).
@@ -374,7 +366,6 @@ def _cached(table_dir: str, extra: tuple[str, ...], cache_dir: str | None) -> Sp
     return t
 
 
-def default_table(extra: Sequence[Path | str] | None = None, cache_dir: Path | str | None = None) -> SpinnerTable:
-    """The shipped table plus ``extra`` dictionary files or folders, loaded once per process.
-    Raises ``dictionaries.DictionaryError`` for a bad dictionary."""
-    return _cached(str(DEFAULT_TABLE_DIR), tuple(str(p) for p in extra or ()), str(cache_dir) if cache_dir else None)
+def default_table(cache_dir: Path | str | None = None) -> SpinnerTable:
+    """The shipped news table, loaded once per process."""
+    return _cached(str(DEFAULT_TABLE_DIR), str(cache_dir) if cache_dir else None)
