@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     )
     html_policy: Literal["strip", "reject"] = "strip"
     non_english_policy: Literal["pass", "reject"] = "pass"
-    extra_tables: str = Field("", description="Spinner dictionaries of your own (files, or folders of them; os.pathsep- or comma-separated), any format of workers/restoration/dictionaries.py, added to the shipped table; a bad one stops start-up.")
+    extra_tables: str = Field("", description="Spinner dictionaries of your own (files, or folders of them; os.pathsep- or comma-separated), any format of workers/restoration/dictionaries.py, each a spinner family of its own; a bad one stops start-up.")
     cache_dir: str = Field("", description="Where compiled spinner tables and dictionaries are cached; empty uses ~/.cache/unspun.")
     restore_threshold: float = Field(0.7, ge=0, le=1, description="Edits with lower confidence are not applied (0.7: precision about 0.87 on the tuning split with part of the dictionary unknown).")
     # Linking spun copies to their sources (workers/linking, workers/stream/linking.py)
