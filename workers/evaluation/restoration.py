@@ -25,6 +25,7 @@ rows run on a small bundled set of the reported split (``corpora.bundled``).
 from __future__ import annotations
 
 import json
+import math
 import random
 import tempfile
 import time
@@ -288,10 +289,21 @@ def run(quick: bool, out_dir: Path, shared: Path | None, restorer: Restorer | No
         results["examples"] = eval_examples(base, Path(shared))
     results["seconds"] = time.perf_counter() - t_start
     results["plots"] = plot(results, tallies, out_dir)
-    (out_dir / "restoration.json").write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+    (out_dir / "restoration.json").write_text(json.dumps(_no_nan(results), indent=2, default=float) + "\n", encoding="utf-8")
     print_results(results)
     print(f"wrote {out_dir / 'restoration.json'}", *results["plots"], sep="\n  ")
     return results
+
+
+def _no_nan(value):
+    """``value`` with NaN floats as None: a row that made no edit has no precision, and JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def print_results(results: dict) -> None:
