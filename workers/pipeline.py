@@ -53,13 +53,16 @@ class Enricher:
         if restorer is None:
             from workers.restoration import Restorer, default_restorer
             from workers.restoration.families import shipped_families
+            from workers.restoration.restorer import DEFAULT_THRESHOLD
             from workers.restoration.table import split_paths
 
             s = self.settings
-            restorer = default_restorer()
-            if s.extra_tables or s.cache_dir or restorer.threshold != s.restore_threshold:
+            if s.extra_tables or s.cache_dir or s.restore_threshold != DEFAULT_THRESHOLD:
+                # build only this restorer: the default one would load every family a second time
                 families = shipped_families(split_paths(s.extra_tables), s.cache_dir or None)
                 restorer = Restorer(families=families, threshold=s.restore_threshold)
+            else:
+                restorer = default_restorer()
         if extractor is None:
             from workers.entities import EntityExtractor
 

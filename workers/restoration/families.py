@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from workers.restoration.table import DEFAULT_TABLE_DIR, SpinnerTable, build_table, load_table
+from workers.restoration.table import SpinnerTable, build_table, default_table, load_table
 
 FAMILIES_DIR = Path(__file__).parent / "data" / "families"
 WORDNET_DIR = FAMILIES_DIR / "wordnet"
@@ -40,8 +40,8 @@ PRIORS = {"news": 0.0, "wordnet": -4.0, "learned": 0.0, "import": 1.0}
 
 
 def news_family(cache_dir: Path | str | None = None) -> Family:
-    """The shipped news table (``data/spinner_table``), compiled once and cached."""
-    return Family("news", load_table(DEFAULT_TABLE_DIR, cache_dir=cache_dir), PRIORS["news"])
+    """The shipped news table (``data/spinner_table``), compiled once, cached, loaded once per process."""
+    return Family("news", default_table(cache_dir), PRIORS["news"])
 
 
 def wordnet_family(cache_dir: Path | str | None = None) -> Family | None:

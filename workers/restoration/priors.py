@@ -23,6 +23,7 @@ import math
 from typing import NamedTuple, Protocol, Sequence
 
 from workers.restoration.table import Candidate, SpinnerTable
+from workers.restoration.tokens import norms, spelling_key
 
 ALPHA = 1.0
 CLIP = 6.0
@@ -54,10 +55,6 @@ class FormInfo(NamedTuple):
 
 def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho: float) -> FormInfo:
     """Compute ``FormInfo`` of the spun form ``key`` (token tuple of ``table.reverse``)."""
-    from workers.restoration.tokens import norms
-
-    from workers.restoration.build.prune_table import spelling_key
-
     spun_key = spelling_key(" ".join(key))
     # a respelling ("colour" for color, "it's" for it is) is no spinner's substitution worth undoing
     cands = [c for c in table.reverse.get(key, []) if spelling_key(c.original) != spun_key]

@@ -10,6 +10,7 @@ spaces. Offsets are Python string indices (code points) into the text, end exclu
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 #: Invisible format characters that text copied from the web carries inside words: soft hyphen
@@ -56,3 +57,32 @@ def tokenize(text: str) -> list[Token]:
 def norms(text: str) -> list[str]:
     """Just the normalised token strings of ``text`` (for counting and table keys)."""
     return [normalise(m) for m in _TOKEN.findall(text)]
+
+
+_BRIT = [
+    (r"isation", "ization"), (r"ise(d|s)?$", r"ize\1"), (r"ising$", "izing"), (r"our", "or"),
+    (r"tre$", "ter"), (r"tres$", "ters"), (r"ogue$", "og"), (r"ence$", "ense"), (r"lled$", "led"),
+    (r"lling$", "ling"), (r"mme$", "m"), (r"ae", "e"), (r"oe", "e"), (r"yse$", "yze"),
+]
+
+
+_CONTRACTIONS = [
+    (r"\bwon't\b", "will not"), (r"\bcan't\b", "cannot"), (r"n't\b", " not"), (r"'re\b", " are"),
+    (r"'m\b", " am"), (r"'ll\b", " will"), (r"'ve\b", " have"), (r"'d\b", " would"), (r"'s\b", " is"),
+    (r"\bcan not\b", "cannot"),
+]
+
+
+@lru_cache(maxsize=200_000)
+def spelling_key(s: str) -> str:
+    """A key equal for spellings of one word or phrase: lower case, contractions expanded, letters and
+    digits only, British forms mapped to American ones."""
+    s = s.lower().replace("\u2019", "'")
+    for pat, rep in _CONTRACTIONS:
+        s = re.sub(pat, rep, s)
+    words = []
+    for w in re.findall(r"[a-z0-9]+", s):
+        for pat, rep in _BRIT:
+            w = re.sub(pat, rep, w)
+        words.append(w)
+    return "".join(words)

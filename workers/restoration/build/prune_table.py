@@ -22,11 +22,10 @@ and article evidence decide. Mutual pairs stay too: group-dictionary spinners ma
 from __future__ import annotations
 
 import argparse
-import re
-from functools import lru_cache
 from pathlib import Path
 
 from workers.restoration.table import DEFAULT_TABLE_DIR
+from workers.restoration.tokens import spelling_key
 
 # (original, substitute) pairs removed by hand: spinner output that is ordinary clean-news text
 FIXES = {
@@ -34,35 +33,6 @@ FIXES = {
     # abbreviations clean news uses as often as the full form (counts from US press releases miss that)
     ("united kingdom", "uk"), ("television", "tv"),
 }
-_BRIT = [
-    (r"isation", "ization"), (r"ise(d|s)?$", r"ize\1"), (r"ising$", "izing"), (r"our", "or"),
-    (r"tre$", "ter"), (r"tres$", "ters"), (r"ogue$", "og"), (r"ence$", "ense"), (r"lled$", "led"),
-    (r"lling$", "ling"), (r"mme$", "m"), (r"ae", "e"), (r"oe", "e"), (r"yse$", "yze"),
-]
-
-
-_CONTRACTIONS = [
-    (r"\bwon't\b", "will not"), (r"\bcan't\b", "cannot"), (r"n't\b", " not"), (r"'re\b", " are"),
-    (r"'m\b", " am"), (r"'ll\b", " will"), (r"'ve\b", " have"), (r"'d\b", " would"), (r"'s\b", " is"),
-    (r"\bcan not\b", "cannot"),
-]
-
-
-@lru_cache(maxsize=200_000)
-def spelling_key(s: str) -> str:
-    """A key equal for spellings of one word or phrase: lower case, contractions expanded, letters and
-    digits only, British forms mapped to American ones."""
-    s = s.lower().replace("\u2019", "'")
-    for pat, rep in _CONTRACTIONS:
-        s = re.sub(pat, rep, s)
-    words = []
-    for w in re.findall(r"[a-z0-9]+", s):
-        for pat, rep in _BRIT:
-            w = re.sub(pat, rep, w)
-        words.append(w)
-    return "".join(words)
-
-
 def prune(table_dir: Path = DEFAULT_TABLE_DIR, dry_run: bool = False) -> dict:
     """Apply the rules to the table files; returns counts of dropped substitutes per rule."""
     files = sorted(Path(table_dir).glob("*.tsv"))
