@@ -42,6 +42,7 @@ _BITS = 21
 _MASK = (1 << _BITS) - 1
 _LOG_ALPHA = float(np.log10(ALPHA))
 _HIST = np.minimum(np.arange(4096), 2)  # history length available at each position of a token list
+_UNKNOWN_MASK = (1 << 20) - 1  # distinct unknown ids: vocab_size + 20 bits of the token's hash
 
 
 def _ungap(gaps: np.ndarray, run: np.ndarray) -> np.ndarray:
@@ -116,10 +117,17 @@ class NgramModel:
         return cls(words, uni, bi_keys, bi_counts, tri_keys, tri_counts, meta)
 
     # ------------------------------------------------------------------ lookups
-    def ids(self, tokens: Sequence[str]) -> list[int]:
-        """Word ids of ``tokens`` (0 = ``<unk>``); tokens not found as given are looked up normalised."""
+    def ids(self, tokens: Sequence[str], distinct_unknown: bool = False) -> list[int]:
+        """Word ids of ``tokens`` (0 = ``<unk>``); tokens not found as given are looked up normalised.
+
+        ``distinct_unknown``: an unknown token gets an id of its own at or above ``vocab_size`` (from its
+        string hash, stable within the process) instead of 0, so that two different unknown words stay
+        different when id sequences are compared; ``score_flat`` scores such ids as ``<unk>``."""
         get = self._index.get
-        return [get(t) or get(normalise(t), 0) for t in tokens]
+        if not distinct_unknown:
+            return [get(t) or get(normalise(t), 0) for t in tokens]
+        v = self.vocab_size
+        return [get(t) or get(normalise(t)) or v + (hash(t) & _UNKNOWN_MASK) for t in tokens]
 
     @staticmethod
     def _lookup(keys: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -202,12 +210,23 @@ class NgramModel:
         get = self._index.get
         a = np.fromiter((get(t) or get(normalise(t), 0) for win in windows for t in win), dtype=np.int64,
                         count=int(lens.sum()))
+        return self.score_flat(a, lens, starts).tolist()
+
+    def score_flat(self, ids: np.ndarray, lens: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """``score_many`` on windows given as word ids: ``ids`` (int64) holds the windows one after the
+        other, ``lens`` (int64, one per window) their lengths in tokens, ``starts`` (int64) the first
+        scored position of each. Ids at or above ``vocab_size`` (see ``ids(distinct_unknown=True)``) score
+        as ``<unk>``. Returns float64 log10 scores, one per window."""
+        m = len(lens)
+        if m == 0:
+            return np.zeros(0)
+        a = np.where(ids >= self.vocab_size, 0, ids)
         offs = np.cumsum(lens) - lens
         local = np.arange(len(a)) - np.repeat(offs, lens)  # position within its window
         keep = local >= np.repeat(np.maximum(starts, 0), lens)
         gi = np.flatnonzero(keep)
         if len(gi) == 0:
-            return [0.0] * m
+            return np.zeros(m)
         hist = np.minimum(local[gi], 2)
         w, v, u = a[gi], a[np.maximum(gi - 1, 0)] * (hist >= 1), a[np.maximum(gi - 2, 0)] * (hist >= 2)
         if self.vocab_size < (1 << 20):
@@ -219,7 +238,7 @@ class NgramModel:
         else:
             s = self._score_ids(w, v, u, hist)
         win = np.repeat(np.arange(m), lens)[gi]
-        return np.bincount(win, weights=s, minlength=m).tolist()
+        return np.bincount(win, weights=s, minlength=m)
 
     def __repr__(self) -> str:
         return (f"NgramModel(version={self.version!r}, total={self.total}, vocab_size={self.vocab_size}, "
