@@ -77,6 +77,17 @@ class Calibration:
         return self.doc_a * doc_feature(llr, n_tokens) + self.doc_b
 
 
+    def doc_linear(self, n_tokens: int) -> tuple[float, float, float]:
+        """``doc_logit`` for an article of ``n_tokens`` tokens as ``(c0, c_llr, c_top)`` with
+        ``doc_logit(llr, n_tokens, top) == c0 + c_llr * llr + c_top * top`` (up to rounding): the restorer
+        evaluates it for every form of an article."""
+        if self.doc_weights and len(self.doc_weights) == len(DOC_FEATURES) + 1:
+            w = self.doc_weights
+            n = max(MIN_DOC_TOKENS, n_tokens)
+            return w[0] + w[3] * math.log(n), w[1] / math.sqrt(max(1, n)), w[2]
+        return self.doc_b, self.doc_a / math.sqrt(max(1, n_tokens)), 0.0
+
+
 def doc_feature(llr: float, n_tokens: int) -> float:
     """The document calibration's input: ``llr / sqrt(n_tokens)``."""
     return llr / math.sqrt(max(1, n_tokens))

@@ -33,11 +33,13 @@ BEST_CANDIDATES = 4
 
 
 class CountModel(Protocol):
-    """What the priors need from the n-gram model: exact corpus counts of 1-3 token n-grams."""
+    """What the priors need from the n-gram model: exact corpus counts of 1-3 token n-grams, and word ids."""
 
     total: int
 
     def count(self, tokens: Sequence[str]) -> int: ...
+
+    def ids(self, tokens: Sequence[str], distinct_unknown: bool = False) -> list[int]: ...
 
 
 class FormInfo(NamedTuple):
@@ -50,7 +52,9 @@ class FormInfo(NamedTuple):
     is_original: bool
     candidates: tuple[tuple[Candidate, tuple[str, ...], int], ...]
     llrs: tuple[float, ...] = ()  # llr at each rate of RHO_GRID
-    best: tuple = ()  # the BEST_CANDIDATES likeliest candidates by weight x corpus count, same shape
+    # the BEST_CANDIDATES likeliest candidates by weight x corpus count, as (candidate, its token tuple,
+    # its corpus count, (original, kind), word ids of the token tuple (``NgramModel.ids(distinct_unknown=True)``))
+    best: tuple = ()
 
 
 def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho: float) -> FormInfo:
@@ -71,7 +75,10 @@ def form_info(key: tuple[str, ...], table: SpinnerTable, model: CountModel, rho:
         spun_rate = c_s * (1 - r * m) + r * expected
         return max(-CLIP, min(CLIP, math.log((spun_rate + ALPHA) / (c_s + ALPHA))))
 
-    best = tuple(sorted(out, key=lambda t: -t[0].weight * (t[2] + 1))[:BEST_CANDIDATES])
+    best = tuple(
+        (c, otoks, c_o, (c.original, c.kind), tuple(model.ids(otoks, distinct_unknown=True)))
+        for c, otoks, c_o in sorted(out, key=lambda t: -t[0].weight * (t[2] + 1))[:BEST_CANDIDATES]
+    )
     return FormInfo(c_s, llr_at(rho), m, tuple(out), tuple(llr_at(r) for r in RHO_GRID), best)
 
 

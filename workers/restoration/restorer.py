@@ -17,9 +17,9 @@ Steps for one text (see ``Restorer.restore``):
    own evidence; ``rho``: substitution rate; ``w_f``: the family's weight of the pair; ``m_f``: the spun
    form is itself one of its originals) plus the n-gram log-probability gain of the window (2 tokens
    left, the variant, 2 tokens right) over keeping the span (``ngram.py``).
-5. Interacting spans (overlapping or within 2 tokens) are decided jointly: all combinations of their
-   plausible options are scored over one window and the best is taken; an edit's posterior is its
-   marginal over the combinations, calibrated to a confidence (``calibration.py``). A form restored
+5. Interacting spans (overlapping or within 2 tokens) are decided jointly (``decision.py``): all
+   combinations of their plausible options are scored over one window and the best is taken; an edit's
+   posterior is its marginal over the combinations, calibrated to a confidence (``calibration.py``). A form restored
    confidently in one place is restored the same way where the decision kept it, title and body alike,
    unless the context there speaks against it.
 6. Edits with confidence >= ``threshold`` are applied; the restored text copies the spun span's
@@ -31,13 +31,17 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 from workers.restoration.calibration import Calibration, sigmoid
 from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
+from workers.restoration.decision import Decider, Option, Span
 from workers.restoration.edits import Edit, apply_edits
 from workers.restoration.priors import (
     TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures, unchanged_llr,
@@ -57,12 +61,8 @@ NAME_MIN_COUNT = 3  # corpus count for a restored name to be attested
 CONSISTENT_MIN = 0.8  # confidence of another occurrence that lends evidence (see _restore)
 SPINTAX_LLR = 6.0  # nats of article evidence per leftover spintax group (priors.CLIP)
 RARE_NAME_COUNT = 10  # a spun name form seen fewer times in the corpus may stand alone ("Fb")
-MAX_OPTIONS = 2  # per span, after pruning
 PRE_OPTIONS = 4  # per span, scored by the n-gram model
-MAX_COMBOS = 64  # per group of interacting spans
 MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
-MAX_GROUP = 3  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
-MIN_POSTERIOR = 1e-3
 # Confidence an edit needs to be applied, chosen on the tuning split for precision where the restorer does
 # not hold its spinner's whole dictionary (about 0.87 with 30 % of it unknown); also UNSPUN_RESTORE_THRESHOLD's default.
 DEFAULT_THRESHOLD = 0.7
@@ -70,12 +70,12 @@ DEFAULT_THRESHOLD = 0.7
 # and restored; below it the article is left alone (clean British English reads as spun to a model of US press
 # releases: 0.9 keeps false edits on clean news of the tuning split near 0.04 per 1,000 words).
 FAMILY_MIN = 0.9
-MIN_FAMILY_PI = 1e-4  # a family below this probability of being in use lends no candidates  # an article is attributed to a family whose posterior reaches this, else to none
+MIN_FAMILY_PI = 1e-4  # a family below this probability of being in use lends no candidates
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
     "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates", "name_attested",
     "logit_keep", "is_grammar", "is_phrase", "is_number",
-)  # options below this independent posterior are dropped before joint decoding
+)
 
 
 @dataclass
@@ -106,27 +106,18 @@ class Restoration:
     top: float = 0.0
 
 
-class _Option(NamedTuple):
-    toks: tuple[str, ...]
-    surface: str
-    kind: str
-    bonus: float
-    feats: tuple[float, ...] = ()  # prior features for the confidence model (see EDIT_FEATURES)
-    gain: float = 0.0  # n-gram log-probability gain over keeping the span, nats (independent window)
-
-
-class _Span(NamedTuple):
-    i: int
-    j: int
-    key: tuple[str, ...]
-    options: list[_Option]
-
-
 class _NullModel:
     """Stand-in when no n-gram model is available: every token scores the same, every count is 0."""
 
     total = 1
     version = "none"
+    vocab_size = 1
+
+    def ids(self, tokens: Sequence[str], distinct_unknown: bool = False) -> list[int]:
+        return [1 + (hash(t) & 0xFFFFF) if distinct_unknown else 0 for t in tokens]
+
+    def score_flat(self, ids, lens, starts):
+        return -6.0 * np.maximum(0, np.asarray(lens) - np.maximum(0, np.asarray(starts)))
 
     def count(self, tokens: Sequence[str]) -> int:
         return 0
@@ -166,15 +157,6 @@ def _load_model():
         return _NullModel()
 
 
-def _score_many(model, windows: list[list[str]], starts: list[int]) -> list[float]:
-    if not windows:
-        return []
-    fn = getattr(model, "score_many", None)
-    if fn is not None:
-        return fn(windows, starts)
-    return [model.logprob(w, s) for w, s in zip(windows, starts)]
-
-
 class Restorer:
     """Restores spun text with the spinner table and the n-gram context model.
 
@@ -204,6 +186,7 @@ class Restorer:
         self._forms: list[dict[tuple[str, ...], FormInfo]] = [{} for _ in self.families]
         self._lengths = [_length_index(f.table) for f in self.families]
         self._unchanged = unchanged_llr(self.cal.rho)
+        self._decider = Decider(self.model, self.cal.lm_weight * LN10)
 
     @property
     def table(self) -> SpinnerTable:
@@ -287,8 +270,9 @@ class Restorer:
 
         # an article no family is likely to have spun is left as it is (but for spintax)
         spans = self._options(text, toks, n, span_at, tots, tops, logits, self.cal.rho) if family else []
-        chosen = self._decide(n, spans)
-        chosen = self._consistent(n, spans, chosen)
+        nid = self.model.ids(n, distinct_unknown=True) if spans else []
+        chosen = self._decider.decide(nid, spans)
+        chosen = self._consistent(nid, spans, chosen)
 
         edits: list[Edit] = []
         rejected: list[Edit] = []
@@ -353,39 +337,37 @@ class Restorer:
         table = self.families[fi].table
         reverse, forward, lengths = table.reverse, table.forward, self._lengths[fi]
         N = len(n)
-        seen: dict[tuple[str, ...], list] = {}  # spun form -> [FormInfo, occurrences]
+        forms, form = self._forms[fi], self.form
+        hits: list[tuple[str, ...]] = []  # forms counted as evidence, one per occurrence
         n_unchanged = 0
         covered_to = 0
+        locks = True in locked
         for i in range(N):
             ls = lengths.get(n[i])
-            if not ls:
+            if ls is None:
                 continue
-            took = False
+            free = i >= covered_to
             for L in ls:
                 if i + L > N:
                     continue
-                key = tuple(n[i : i + L])
-                in_rev = key in reverse
-                own = None
-                if i >= covered_to and not took:
-                    if in_rev:
-                        own = self.form(key, fi)
-                        sk = seen.get(key)
-                        if sk is None:
-                            seen[key] = [own, 1]
-                        else:
-                            sk[1] += 1
-                        covered_to, took = i + L, True
-                    elif key in forward:
-                        n_unchanged += 1
-                        covered_to, took = i + L, True
-                if in_rev and not any(locked[i : i + L]):
-                    slot = span_at.get((i, i + L))
-                    if slot is None:
-                        slot = span_at[(i, i + L)] = [key, {}]
-                    slot[1][fi] = own
-        tot, llr, _rate = article_evidence(seen.values(), n_unchanged)
-        return tot, llr, top_signatures(seen.values())
+                key = (n[i],) if L == 1 else tuple(n[i : i + L])
+                if key in reverse:
+                    own = None
+                    if free:
+                        own = forms.get(key) or form(key, fi)
+                        hits.append(key)
+                        covered_to, free = i + L, False
+                    if not locks or not any(locked[i : i + L]):
+                        slot = span_at.get((i, i + L))
+                        if slot is None:
+                            slot = span_at[(i, i + L)] = [key, {}]
+                        slot[1][fi] = own
+                elif free and key in forward:
+                    n_unchanged += 1
+                    covered_to, free = i + L, False
+        seen = [(forms.get(k) or form(k, fi), c) for k, c in Counter(hits).items()]
+        tot, llr, _rate = article_evidence(seen, n_unchanged)
+        return tot, llr, top_signatures(seen)
 
     @staticmethod
     def _tokens(text: str, groups) -> tuple[list[Token], list[bool]]:
@@ -413,14 +395,18 @@ class Restorer:
         return out, locked
 
     @staticmethod
-    def edit_features(p: float, opt: _Option, p_keep: float = 0.5) -> list[float]:
+    def edit_features(p: float, opt: Option, p_keep: float = 0.5) -> list[float]:
         """Features of a proposed edit for the confidence model, in the order of ``EDIT_FEATURES``:
         ``p`` the option's posterior, ``p_keep`` the posterior of keeping the span (the rest of the mass
         is on rival originals, so a low ``p`` with a low ``p_keep`` means a close call between originals)."""
         p = min(max(p, 1e-9), 1 - 1e-9)
         k = min(max(p_keep, 1e-9), 1 - 1e-9)
+        pi, c_o, count, is_original, weight, midcap, is_name, multiword, n_cands, attested = opt.feats
         return [
-            math.log(p / (1 - p)), max(-20.0, min(20.0, opt.gain)), *opt.feats, math.log(k / (1 - k)),
+            math.log(p / (1 - p)), max(-20.0, min(20.0, opt.gain)),
+            max(-10.0, min(10.0, math.log(pi / max(1e-12, 1 - pi)))), math.log((c_o + 1) / (count + 1)),
+            math.log(count + 1), float(is_original), math.log(weight), float(midcap), float(is_name),
+            float(multiword), math.log(n_cands), float(attested), math.log(k / (1 - k)),
             float(opt.kind == "grammar"), float(opt.kind == "phrase"), float(opt.kind == "number"),
         ]
 
@@ -444,27 +430,18 @@ class Restorer:
     def _context(self, text: str, toks: list[Token]) -> tuple[list[bool], list[bool]]:
         """Per token: sentence-initial, and inside a title-case or all-caps line (headline)."""
         N = len(toks)
-        init = [False] * N
-        for i, t in enumerate(toks):
-            if i == 0:
-                init[i] = True
-                continue
-            p = toks[i - 1]
-            init[i] = p.text in SENTENCE_END or "\n" in text[p.end : t.start]
+        # a line break before each token
+        nl = [True] + ["\n" in text[p.end : t.start] for p, t in zip(toks, toks[1:])]
+        init = [True] + [b or p.text in SENTENCE_END for p, b in zip(toks, nl[1:])]
         head = [False] * N
-        i = 0
-        while i < N:
-            j = i + 1
-            while j < N and "\n" not in text[toks[j - 1].end : toks[j].start]:
-                j += 1
+        starts = [k for k in range(N) if nl[k]] + [N]
+        for i, j in zip(starts, starts[1:]):
             words = [t.text for t in toks[i:j] if t.text[:1].isalpha() and len(t.text) > 3]
             if len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.75 * len(words):
-                for k in range(i, j):
-                    head[k] = True
-            i = j
+                head[i:j] = [True] * (j - i)
         return init, head
 
-    def _options(self, text, toks, n, span_at, tots, tops, logits, rho) -> list[_Span]:
+    def _options(self, text, toks, n, span_at, tots, tops, logits, rho) -> list[Span]:
         """Candidate options per span. ``span_at``: {(i, j): [spun key, {family index: its FormInfo when the
         span counted as that family's article evidence, else None}]}; ``tots``/``logits``: per family, the
         article llr per rate of ``RHO_GRID`` and the attribution log-odds; ``rho``: substitution rate.
@@ -480,11 +457,13 @@ class Restorer:
         N = len(toks)
         # words written capitalised mid-sentence in the body are names here, also where a headline
         # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
-        names = {
-            toks[k].norm for k in range(N) if not init[k] and not head[k] and is_capitalised(toks[k].text)
-        }
+        caps = [is_capitalised(t.text) for t in toks]
+        names = {toks[k].norm for k in range(N) if caps[k] and not init[k] and not head[k]}
+        capw = [c and t.text[:1].isalpha() for c, t in zip(caps, toks)]  # a capitalised word, not a number
         means = [mean_llr(t) for t in tots]
-        spans: list[_Span] = []
+        c0, c_llr, c_top = self.cal.doc_linear(N)
+        priors = [f.prior for f in self.families]
+        spans: list[Span] = []
         for (i, j), (key, fams) in sorted(span_at.items()):
             mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, candidate, otoks, c_o, FormInfo]
             keep_mass = 0.0
@@ -495,7 +474,7 @@ class Restorer:
                 if pi is None:  # the family's posterior without the span's own evidence
                     lo = logits[fi]
                     if own is not None:  # (the mean over rates less the form's llr at the calibrated rate)
-                        lo = self.cal.doc_logit(means[fi] - own.llr, N, tops[fi] - max(0.0, own.llr)) + self.families[fi].prior
+                        lo = c0 + c_llr * (means[fi] - own.llr) + c_top * (tops[fi] - max(0.0, own.llr)) + priors[fi]
                     pi = pis[(fi, id(own))] = sigmoid(lo)
                 if pi < MIN_FAMILY_PI:
                     continue  # a family the article shows no sign of: its candidates could not win
@@ -503,31 +482,31 @@ class Restorer:
                 f = ff if f is None or len(ff.candidates) > len(f.candidates) else f
                 pi_tot = max(pi_tot, pi)
                 keep_mass = max(keep_mass, pi * rho * ff.is_original)
-                for c, otoks, c_o in ff.best:
-                    m = mass.get((c.original, c.kind))
+                for rec in ff.best:
+                    m = mass.get(rec[3])
                     if m is None:
-                        mass[(c.original, c.kind)] = [pi * rho * c.weight, c, otoks, c_o, ff]
+                        mass[rec[3]] = [pi * rho * rec[0].weight, rec, ff]
                     else:
-                        m[0] += pi * rho * c.weight
+                        m[0] += pi * rho * rec[0].weight
             if f is None:
                 continue
-            keep_p = max(1e-6, 1 - keep_mass)
+            log_keep = math.log(max(1e-6, 1 - keep_mass))
             pi = min(max(pi_tot, 1e-9), 1 - 1e-9)
-            first = toks[i].text
-            cap = is_capitalised(first)
+            cap = caps[i]
             midcap = cap and ((not init[i] and not head[i]) or toks[i].norm in names)
-            prev_cap = i > 0 and is_capitalised(toks[i - 1].text) and toks[i - 1].text[:1].isalpha()
-            next_cap = j < N and is_capitalised(toks[j].text) and toks[j].text[:1].isalpha()
-            inner_cap = j - i > 1 and sum(is_capitalised(toks[k].text) for k in range(i, j)) >= 2
-            opts: list[_Option] = []
+            prev_cap = i > 0 and capw[i - 1]
+            next_cap = j < N and capw[j]
+            inner_cap = j - i > 1 and sum(caps[i:j]) >= 2
+            opts: list[Option] = []
             cands = mass.values()
             if len(mass) > PRE_OPTIONS:  # large dictionaries: score only the likeliest by prior x frequency
-                cands = sorted(cands, key=lambda m: -m[0] * (m[3] + 1))[:PRE_OPTIONS]
-            for m_o, c, otoks, c_o, fc in cands:
+                cands = sorted(cands, key=lambda m: -m[0] * (m[1][2] + 1))[:PRE_OPTIONS]
+            for m_o, (c, otoks, c_o, _, ids), fc in cands:
                 if not otoks:
                     continue
-                bonus = math.log(max(1e-12, m_o)) - math.log(keep_p)
+                bonus = math.log(max(1e-12, m_o)) - log_keep
                 orig_cap = c.original[:1].isupper()
+                attested = False
                 if c.kind == "name":
                     # a name part stands next to another one, unless the spun form is itself no name
                     # clean text uses ("Fb" for Facebook)
@@ -540,31 +519,16 @@ class Restorer:
                     continue  # "wall road" is not the street
                 elif midcap and not orig_cap and case_pattern(text[toks[i].start : toks[j - 1].end]) != "upper":
                     attested = (prev_cap or next_cap) and self._name_attested(n, i, j, otoks, prev_cap, next_cap)
-                    if attested:  # "Manchester Unified" -> "Manchester United": the restored name is known
-                        bonus += NAME_BONUS
-                    else:
-                        bonus -= NAME_PENALTY
-                else:
-                    attested = False
-                if c.kind == "name" or orig_cap or not midcap:
-                    attested = False
-                feats = (
-                    max(-10.0, min(10.0, math.log(pi / max(1e-12, 1 - pi)))),
-                    math.log((c_o + 1) / (f.count + 1)),
-                    math.log(f.count + 1),
-                    float(f.is_original),
-                    math.log(c.weight),
-                    float(midcap),
-                    float(c.kind == "name"),
-                    float(len(key) > 1 or len(otoks) > 1),
-                    math.log(len(fc.candidates)),
-                    float(attested),
-                )
+                    # "Manchester Unified" -> "Manchester United": the restored name is known
+                    bonus += NAME_BONUS if attested else -NAME_PENALTY
                 if bonus < MIN_BONUS:
                     continue  # no n-gram gain could make it win: saves scoring on clean articles
-                opts.append(_Option(otoks, c.original, c.kind, bonus, feats))
+                # raw prior facts; edit_features turns them into features for the few edits proposed
+                why = (pi, c_o, f.count, f.is_original, c.weight, midcap, c.kind == "name",
+                       len(key) > 1 or len(otoks) > 1, len(fc.candidates), bool(attested))
+                opts.append(Option(otoks, c.original, c.kind, bonus, why, 0.0, ids))
             if opts:
-                spans.append(_Span(i, j, key, opts))
+                spans.append(Span(i, j, key, opts))
         return spans
 
     def _name_attested(self, n, i, j, otoks, prev_cap, next_cap) -> bool:
@@ -583,230 +547,51 @@ class Restorer:
                 return True
         return False
 
-    def _decide(self, n: list[str], spans: list[_Span]) -> list[tuple[_Span, _Option, float, float]]:
-        """Choose options jointly per group of interacting spans; returns (span, option, posterior)
-        for the spans whose best choice is an option rather than keeping the text."""
-        if not spans:
-            return []
-        lmw = self.cal.lm_weight * LN10
-        model = self.model
-        # pass 1: independent windows
-        windows: list[list[str]] = []
-        starts: list[int] = []
-        for sp in spans:
-            left = n[max(0, sp.i - 2) : sp.i]
-            right = n[sp.j : sp.j + 2]
-            windows.append(left + n[sp.i : sp.j] + right)
-            starts.append(len(left))
-            for o in sp.options:
-                windows.append(left + list(o.toks) + right)
-                starts.append(len(left))
-        scores = _score_many(model, windows, starts)
-        pruned: list[_Span] = []
-        single: dict[tuple[int, int], list[float]] = {}  # pass-1 scores: keep, then each kept option
-        k = 0
-        for sp in spans:
-            keep = scores[k] * lmw
-            k += 1
-            vals = []
-            for o in sp.options:
-                vals.append(scores[k] * lmw + o.bonus)
-                k += 1
-            mx = max([keep] + vals)
-            z = math.exp(keep - mx) + sum(math.exp(v - mx) for v in vals)
-            ranked = sorted(
-                ((math.exp(v - mx) / z, o) for v, o in zip(vals, sp.options)), key=lambda t: -t[0]
-            )
-            gains = {o.surface: v - o.bonus - keep for v, o in zip(vals, sp.options)}
-            opts = [o._replace(gain=gains[o.surface]) for p, o in ranked[:MAX_OPTIONS] if p >= MIN_POSTERIOR]
-            if opts:
-                pruned.append(_Span(sp.i, sp.j, sp.key, opts))
-                single[(sp.i, sp.j)] = [keep] + [keep + o.gain + o.bonus for o in opts]
-        if not pruned:
-            return []
-
-        # groups of interacting spans
-        groups: list[list[_Span]] = []
-        end = -10
-        for sp in sorted(pruned, key=lambda s: (s.i, s.j)):
-            # overlapping spans always join (the words of one long spun name are one decision);
-            # spans that are only near each other join up to MAX_GROUP
-            if groups and (sp.i < end or (sp.i <= end + 2 and len(groups[-1]) < MAX_GROUP)):
-                groups[-1].append(sp)
-                end = max(end, sp.j)
-            else:
-                groups.append([sp])
-                end = sp.j
-        # pass 2: joint windows per group
-        # each job: (group, combinations, their outcomes (token tuples), their scores)
-        jobs: list[tuple[list[_Span], list[tuple[int, ...]], list[tuple[str, ...]]]] = []
-        windows, starts = [], []
-        done: list[tuple[list[_Span], list[tuple[int, ...]], list[tuple[str, ...]] | None, list[float]]] = []
-        for g in groups:
-            if len(g) == 1:  # nothing interacts: the independent window is the joint one
-                done.append((g, [(c,) for c in range(len(g[0].options) + 1)], None, single[(g[0].i, g[0].j)]))
-                continue
-            combos = self._combos(g)
-            if len(combos) > MAX_COMBOS:
-                g2 = [_Span(s.i, s.j, s.key, s.options[:1]) for s in g]
-                combos = self._combos(g2)
-                if len(combos) > MAX_COMBOS:
-                    for s in g2:  # too dense: decide span by span
-                        jobs.append(([s], [(0,), (1,)], self._windows(n, [s], [(0,), (1,)], windows, starts)))
-                    continue
-                g = g2
-            jobs.append((g, combos, self._windows(n, g, combos, windows, starts)))
-        scores = _score_many(model, windows, starts)
-        out: list[tuple[_Span, _Option, float, float]] = []
-        k = 0
-        for g, combos, outcomes in jobs:
-            vals = []
-            for c in combos:
-                v = scores[k] * lmw + sum(g[s].options[ci - 1].bonus for s, ci in enumerate(c) if ci)
-                vals.append(v)
-                k += 1
-            done.append((g, combos, outcomes, vals))
-        for g, combos, outcomes, vals in done:
-            mx = max(vals)
-            ws = [math.exp(v - mx) for v in vals]
-            z = sum(ws)
-            if len(g) == 1 and len(combos) <= 2:
-                best = combos[vals.index(mx)]
-                seqs = None
-            else:
-                # combinations that give the same text are one outcome ("College district" as a phrase
-                # or as the word "College"): the best outcome is the one with the most total weight
-                seqs = outcomes if outcomes is not None else [self._outcome(n, g, c) for c in combos]
-                tot: dict = {}
-                for q, w in zip(seqs, ws):
-                    tot[q] = tot.get(q, 0.0) + w
-                bq = max(tot, key=tot.__getitem__)
-                # among them the one with the fewest edits (a spinner rewrites the longest table
-                # phrase, "Division of Native Land Safety", not its words one by one), then the best scored
-                best = max(
-                    (k for k, q in enumerate(seqs) if q == bq),
-                    key=lambda k: (
-                        -sum(1 for ci in combos[k] if ci),
-                        sum(g[s].j - g[s].i for s, ci in enumerate(combos[k]) if ci),
-                        vals[k],
-                    ),
-                )
-                best = combos[best]
-            for s, ci in enumerate(best):
-                if ci:
-                    if seqs is None:
-                        p = sum(w for w, c in zip(ws, combos) if c[s] == ci) / z
-                    else:
-                        p = sum(w for w, c, q in zip(ws, combos, seqs) if c[s] == ci or q == bq) / z
-                    pk = min(1.0 - p, sum(w for w, c in zip(ws, combos) if c[s] == 0) / z)
-                    out.append((g[s], g[s].options[ci - 1], p, pk))
-        # a span may appear in two groups only when split; keep non-overlapping, best first
-        out.sort(key=lambda t: t[0].i)
-        res: list[tuple[_Span, _Option, float, float]] = []
-        last = -1
-        for t in out:
-            if t[0].i >= last:
-                res.append(t)
-                last = t[0].j
-        return res
-
-    def _consistent(self, n: list[str], spans: list[_Span], chosen: list) -> list:
+    def _consistent(self, nid: list[int], spans: list[Span], chosen: list) -> list:
         """A spinner rewrites a form the same way throughout an article, title and body alike: where one
         occurrence of a spun form is restored with posterior >= ``CONSISTENT_MIN``, the occurrences the
         decision kept get the same option too, unless their own context speaks against it (their window's
-        n-gram gain, nats, is added to the restored occurrence's log-odds). Returns ``chosen`` extended."""
+        n-gram gain, nats, is added to the restored occurrence's log-odds). ``nid``: the article's word
+        ids. Returns ``chosen`` extended."""
         best: dict[tuple[str, ...], tuple[str, float]] = {}
         for sp, opt, p, _ in chosen:
             if p >= CONSISTENT_MIN and p > best.get(sp.key, ("", 0.0))[1]:
                 best[sp.key] = (opt.surface, p)
         if not best:
             return chosen
-        taken = sorted((sp.i, sp.j) for sp, *_ in chosen)
-        extra: list[tuple[_Span, _Option, float]] = []
-        windows: list[list[str]] = []
+        taken = [False] * (len(nid) + 1)  # tokens an edit covers
+        for sp, *_ in chosen:
+            taken[sp.i : sp.j] = [True] * (sp.j - sp.i)
+        extra: list[tuple[Span, Option, float]] = []
+        flat: list[int] = []
+        lens: list[int] = []
         starts: list[int] = []
         for sp in spans:
             b = best.get(sp.key)
-            if b is None or any(i < sp.j and sp.i < j for i, j in taken):
+            if b is None or True in taken[sp.i : sp.j]:
                 continue
             opt = next((o for o in sp.options if o.surface == b[0]), None)
             if opt is None:
                 continue
-            left, right = n[max(0, sp.i - 2) : sp.i], n[sp.j : sp.j + 2]
-            windows += [left + n[sp.i : sp.j] + right, left + list(opt.toks) + right]
+            left, right = nid[max(0, sp.i - 2) : sp.i], nid[sp.j : sp.j + 2]
+            flat += [*left, *nid[sp.i : sp.j], *right, *left, *opt.ids, *right]
+            lens += [len(left) + sp.j - sp.i + len(right), len(left) + len(opt.ids) + len(right)]
             starts += [len(left), len(left)]
             extra.append((sp, opt, b[1]))
         if not extra:
             return chosen
-        scores = _score_many(self.model, windows, starts)
+        scores = self.model.score_flat(np.asarray(flat, dtype=np.int64), np.asarray(lens, dtype=np.int64),
+                                       np.asarray(starts, dtype=np.int64)).tolist()
         lmw = self.cal.lm_weight * LN10
         out = list(chosen)
         for k, (sp, opt, p_other) in enumerate(extra):
             gain = (scores[2 * k + 1] - scores[2 * k]) * lmw
             p = sigmoid(_logit(p_other) + gain)
-            if p >= 0.5 and not any(i < sp.j and sp.i < j for i, j in taken):
+            if p >= 0.5 and True not in taken[sp.i : sp.j]:
                 out.append((sp, opt._replace(gain=gain), p, 1.0 - p))
-                taken.append((sp.i, sp.j))
+                taken[sp.i : sp.j] = [True] * (sp.j - sp.i)
         out.sort(key=lambda t: t[0].i)
         return out
-
-    @staticmethod
-    def _combos(g: list[_Span]) -> list[tuple[int, ...]]:
-        """All non-overlapping assignments (0 = keep, k = option k) of a group's spans (sorted by
-        start), by depth-first search; stops early and returns ``MAX_COMBOS + 1`` items when there
-        are more than ``MAX_COMBOS``."""
-        out: list[tuple[int, ...]] = []
-        m = len(g)
-        cur: list[int] = []
-
-        def dfs(s: int, last_end: int) -> bool:
-            if s == m:
-                out.append(tuple(cur))
-                return len(out) > MAX_COMBOS
-            cur.append(0)
-            if dfs(s + 1, last_end):
-                return True
-            cur.pop()
-            if g[s].i >= last_end:
-                for k in range(1, len(g[s].options) + 1):
-                    cur.append(k)
-                    if dfs(s + 1, g[s].j):
-                        return True
-                    cur.pop()
-            return False
-
-        dfs(0, -1)
-        return out
-
-    @staticmethod
-    def _outcome(n, g, c) -> tuple[str, ...]:
-        """Tokens of the group's region after applying the combination ``c`` (``g`` sorted by start)."""
-        a = g[0].i
-        b = max(s.j for s in g)
-        seq: list[str] = []
-        pos = a
-        for s, ci in zip(g, c):
-            if not ci:
-                continue
-            seq.extend(n[pos : s.i])
-            seq.extend(s.options[ci - 1].toks)
-            pos = s.j
-        seq.extend(n[pos:b])
-        return tuple(seq)
-
-    @staticmethod
-    def _windows(n, g, combos, windows, starts) -> list[tuple[str, ...]]:
-        """Append one scoring window per combination (two tokens of context each side) to
-        ``windows``/``starts``; return the combinations' outcomes, reused by the decision."""
-        a = g[0].i
-        b = max(s.j for s in g)
-        left = n[max(0, a - 2) : a]
-        right = n[b : b + 2]
-        outcomes = [Restorer._outcome(n, g, c) for c in combos]
-        for seq in outcomes:
-            windows.append([*left, *seq, *right])
-            starts.append(len(left))
-        return outcomes
 
 
 @lru_cache(maxsize=1)
