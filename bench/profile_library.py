@@ -3,9 +3,10 @@
 Prints the call tree (functions over ``--min-pct`` of the time) and writes an HTML profile under
 ``bench/results/``. Needs ``pip install pyinstrument``. Pinned to one core like ``bench/library.py``.
 
-    python bench/profile_library.py [--n 64] [--shared] [--min-pct 2] [--groups 15000]
+    python bench/profile_library.py [--n 64] [--shared] [--min-pct 2] [--groups 15000] [--steps-only]
 
-``--groups N`` loads a thesaurus dictionary of N synonym groups first (see ``bench/library.py``).
+``--groups N`` loads a thesaurus dictionary of N synonym groups first (see ``bench/library.py``);
+``--steps-only`` prints only the table of steps (the enrichment's and the restorer's), without pyinstrument.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from library import _normalised, pin_one_core, use_thesaurus_dictionary  # noqa:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from pyinstrument import Profiler
-
     from workers.pipeline import Enricher
     from workers.settings import get_settings
 
@@ -40,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-pct", type=float, default=2.0, help="hide frames under this share of the time")
     p.add_argument("--interval", type=float, default=0.0005, help="sampling interval, seconds")
     p.add_argument("--groups", type=int, default=0, help="also load a thesaurus dictionary of this many groups")
+    p.add_argument("--steps-only", action="store_true", help="only the table of steps (no pyinstrument needed)")
     args = p.parse_args(argv)
     pin_one_core()
     if args.groups:
@@ -50,6 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     warm = _normalised(article_set.generate(8, seed=99, shared=args.shared), settings)
     enricher.enrich_many(warm)
     batch = settings.batch_size
+    for k in range(0, len(docs), batch):  # fill the restorer's caches, as a running worker has them
+        enricher.enrich_many(docs[k : k + batch])
+    if args.steps_only:
+        breakdown(enricher, docs, batch)
+        return
+    from pyinstrument import Profiler
+
     profiler = Profiler(interval=args.interval)
     profiler.start()
     for k in range(0, len(docs), batch):
@@ -114,14 +121,55 @@ def breakdown(enricher, docs: list[dict], batch: int) -> None:
     extra = steps["EntityExtractor.extract_many"] - steps["spaCy nlp.pipe (bare NER)"]
     print(f"  {'(extractor over bare spaCy)':34s} {1000 * extra / n:8.1f}")
     print(f"  {'Enricher.enrich_many, all steps':34s} {1000 * total / n:8.1f}")
-    sp = [d for d in docs if _spun(d)]
-    cl = [d for d in docs if not _spun(d)]
-    for label, items in (("spun", sp), ("clean", cl)):
+    for label, spun_only in (("spun", True), ("clean", False)):
+        items = [f"{d['title']}\n\n{d['text']}" for d in docs if _spun(d) == spun_only]
         if items:
+            restorer_steps(restorer, items, label)
+
+
+# The restorer's steps (see workers/restoration/restorer.py), timed by wrapping their methods.
+STEPS = (
+    ("restorer", "_evidence", "evidence per family"),
+    ("restorer", "_options", "candidates and their priors"),
+    ("decider", "_independent", "decision, independent windows"),
+    ("decider", "_joint", "decision, joint windows"),
+    ("restorer", "_consistent", "consistency across occurrences"),
+    ("model", "score_flat", "(n-gram scoring in the decision)"),
+)
+
+
+def restorer_steps(restorer, texts: list[str], label: str) -> None:
+    """CPU ms per text of each restorer step over ``texts``, the rest (tokens, attribution, edits) last."""
+    import time
+
+    owners = {"restorer": restorer, "decider": restorer._decider, "model": restorer.model}
+    spent = {name: 0.0 for *_, name in STEPS}
+
+    def wrap(fn, name):
+        def timed(*a, **k):
             c0 = time.process_time()
-            for d in items:
-                restorer.restore(f"{d['title']}\n\n{d['text']}")
-            print(f"  restore, {label:5s} articles only        {1000 * (time.process_time() - c0) / len(items):8.1f}")
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.process_time() - c0
+        return timed
+
+    for owner, attr, name in STEPS:  # instance attributes shadow the methods until deleted
+        setattr(owners[owner], attr, wrap(getattr(owners[owner], attr), name))
+    try:
+        c0 = time.process_time()
+        for t in texts:
+            restorer.restore(t)
+        total = time.process_time() - c0
+    finally:
+        for owner, attr, _ in STEPS:
+            delattr(owners[owner], attr)
+    n = len(texts)
+    print(f"  restore, {label} articles only: {1000 * total / n:.1f}")
+    for name, sec in spent.items():
+        print(f"    {name:36s} {1000 * sec / n:8.1f}")
+    own = total - sum(sec for name, sec in spent.items() if not name.startswith("("))
+    print(f"    {'the rest (tokens, attribution, edits)':36s} {1000 * own / n:8.1f}")
 
 
 if __name__ == "__main__":
