@@ -100,8 +100,7 @@ def article_evidence(spun, n_unchanged: int) -> tuple[list[float], float, float]
     mean rate)."""
     tot = [n_unchanged * u for u in _UNCHANGED_GRID]
     for f, k in spun:
-        for g, v in enumerate(f.llrs):
-            tot[g] += k * v
+        tot = [t + k * v for t, v in zip(tot, f.llrs)]
     return tot, mean_llr(tot), posterior_rate(tot)
 
 
