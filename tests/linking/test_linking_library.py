@@ -105,7 +105,8 @@ def test_unaligned_parts_keep_the_restorers_edits(originals, spun_copy):
     copy = spun_copy(a, 1)["text"] + extra
     alignment = align(copy, a["text"])
     restorer = default_restorer()
-    assert restorer.restore(copy).edits == []  # the whole copy gives too little evidence of spinning
+    whole = restorer.restore(copy)  # the whole copy gives too little evidence of spinning:
+    assert whole.family is None and "corporate mentioned" in whole.text  # only near-certain edits, if any
     edits = source_edits(alignment, unaligned_edits(copy, alignment, lambda t: restorer.restore(t).edits))
     restored = apply_edits(copy, edits)
     assert restored.startswith(a["text"]) and "said thousands of jobs" in restored
