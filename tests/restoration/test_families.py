@@ -65,3 +65,31 @@ def test_repeated_forms_of_different_lengths_give_non_overlapping_edits(restorer
     r = restorer.restore(text)
     assert apply_edits(text, r.edits) == r.text
     assert all(a.end <= b.start for a, b in zip(r.edits, r.edits[1:]))
+
+
+CITY = ("The city council met on Tuesday evening to discuss the new budget for the coming year. Members of the "
+        "council debated the plan for more than three hours before the vote. The mayor told reporters after the "
+        "meeting that the budget would fund road repairs, two new schools and a larger police force. ")
+
+
+def test_an_article_attributed_to_no_family_keeps_only_its_near_certain_edits():
+    from workers.restoration.restorer import FAMILY_MIN, UNATTRIBUTED_MIN, UNATTRIBUTED_THRESHOLD, default_restorer
+
+    restorer = default_restorer()
+    # one strong signature in a short text: not enough to name the spinner, enough for the edit it makes sure of
+    sure = restorer.restore("Residents sent 1000's of letters to the council about the plan for new schools and roads.")
+    assert sure.family is None and UNATTRIBUTED_MIN <= sure.spin_score < FAMILY_MIN
+    assert [(e.original, e.restored) for e in sure.edits] == [("1000's", "thousands")]
+    assert min(e.confidence for e in sure.edits) >= UNATTRIBUTED_THRESHOLD
+    # the same form with less certainty stays as it is, though it clears the threshold of an attributed article
+    unsure = restorer.restore(CITY + "The plan drew 1000's of comments from residents, who got here early to speak.")
+    assert unsure.family is None and unsure.edits == []
+    assert any(e.restored == "thousands" and restorer.threshold <= e.confidence < UNATTRIBUTED_THRESHOLD
+               for e in unsure.rejected)
+
+
+def test_an_article_no_family_is_likely_to_have_spun_is_not_decoded():
+    from workers.restoration.restorer import UNATTRIBUTED_MIN, default_restorer
+
+    r = default_restorer().restore(CITY)
+    assert r.spin_score < UNATTRIBUTED_MIN and r.n_candidates == 0 and r.edits == []
