@@ -82,6 +82,9 @@ def test_restore_missing_file_is_a_clear_error(runner, tmp_path):
     assert "nope.txt" in result.stderr
 
 
+BROKER_RULE = "must be kafka://HOST:PORT or HOST:PORT (several comma-separated), port 1-65535"
+
+
 def test_a_bad_setting_is_one_clear_line(runner, tmp_path):
     path = tmp_path / "a.txt"
     path.write_text(SPUN_TXT)
@@ -255,6 +258,9 @@ def test_every_setting_is_documented_in_the_readme(kit):
         (["eval"], {"UNSPUN_BATCH_TIMEOUT_S": "nan"}, "UNSPUN_BATCH_TIMEOUT_S must be a finite number, got nan"),
         (["restore", "-"], {"UNSPUN_SPACY_MODEL": "nope_model"},
          "UNSPUN_SPACY_MODEL must name an installed spaCy pipeline package or a pipeline folder, got nope_model"),
+        (["produce", "-"], {"KAFKA_BROKER": "kafka://127.0.0.1:notaport"}, f"KAFKA_BROKER {BROKER_RULE}, got kafka://127.0.0.1:notaport"),
+        (["worker"], {"KAFKA_BROKER": "kafka://127.0.0.1:99999"}, f"KAFKA_BROKER {BROKER_RULE}, got kafka://127.0.0.1:99999"),
+        (["tail"], {"KAFKA_BROKER": "http://127.0.0.1:9092"}, f"KAFKA_BROKER {BROKER_RULE}, got http://127.0.0.1:9092"),
     ],
 )
 def test_a_bad_setting_stops_every_command_with_one_line_naming_it(kit, command, env, message):
@@ -265,6 +271,26 @@ def test_a_bad_setting_stops_every_command_with_one_line_naming_it(kit, command,
     [line] = proc.stderr.splitlines()
     assert line.startswith(f"unspun: bad setting: {message}"), line
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["produce", "-"], ["tail"], ["worker"]])
+def test_a_bad_broker_option_is_one_line_naming_it(kit, command):
+    proc = kit.run_cli({}, *command, "--broker", "kafka://127.0.0.1:0", input="The firm mentioned it.", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"unspun: bad option: --broker {BROKER_RULE}, got kafka://127.0.0.1:0"]
+
+
+def test_the_documented_broker_forms_are_accepted():
+    from workers.settings import Settings
+    from workers.stream.kafka import bootstrap_servers
+
+    for value, hosts in [
+        ("kafka://127.0.0.1:9092", ["127.0.0.1:9092"]),
+        ("kafka://a:9092,kafka://b:9093", ["a:9092", "b:9093"]),
+        ("a:9092; b:9093", ["a:9092", "b:9093"]),
+        ("kafka://[::1]:9092/", ["[::1]:9092"]),
+    ]:
+        assert bootstrap_servers(Settings(KAFKA_BROKER=value).broker) == hosts
 
 
 def test_every_numeric_setting_has_a_range():

@@ -112,12 +112,29 @@ def _need_broker(settings: Settings) -> None:
         )
 
 
+def _check_broker_option(value: Optional[str]) -> Optional[str]:
+    """``--broker`` is checked like KAFKA_BROKER, and a bad one named the same way (one line, exit 2)."""
+    from workers.settings import broker_hosts  # noqa: PLC0415
+
+    if value is not None:
+        try:
+            broker_hosts(value)
+        except ValueError as exc:
+            raise _fail(f"bad option: --broker {exc}, got {value}") from None
+    return value
+
+
+BROKER_OPTION = typer.Option(
+    None, callback=_check_broker_option, help="Kafka broker, kafka://HOST:PORT (several comma-separated); overrides KAFKA_BROKER."
+)
+
+
 # --------------------------------------------------------------------------------------- worker
 
 
 @app.command()
 def worker(
-    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+    broker: Optional[str] = BROKER_OPTION,
     metrics_port: Optional[int] = typer.Option(
         None, min=0, max=65535, help="Port of /metrics, /health, /ready; overrides UNSPUN_METRICS_PORT."
     ),
@@ -242,7 +259,7 @@ def _article_messages(articles: Iterable[dict[str, Any]]) -> list[tuple[bytes | 
 def produce(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="Files (.txt, .json, .jsonl) or - for standard input."),
     topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_INPUT_TOPIC."),
-    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+    broker: Optional[str] = BROKER_OPTION,
     fmt: InputFormat = FORMAT_OPTION,
 ) -> None:
     """Send articles to the input topic, keyed by article id, and print how many were sent."""
@@ -285,7 +302,7 @@ def tail(
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the earliest offset, not at the end."),
     max_messages: Optional[int] = typer.Option(None, "--max", help="Stop after N messages."),
     timeout: Optional[float] = typer.Option(None, help="Stop after S seconds without a message."),
-    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+    broker: Optional[str] = BROKER_OPTION,
 ) -> None:
     """Print the messages of a topic as JSON lines (values that are not JSON are printed as a JSON string)."""
     from workers.stream.kafka import describe_error, iter_messages  # noqa: PLC0415
@@ -702,7 +719,7 @@ def table_export(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (a .tsv file for UNSPUN_EXTRA_TABLES); default standard output."),
     min_articles: Optional[int] = typer.Option(None, help="Distinct articles a pair needs; default UNSPUN_LEARN_MIN_ARTICLES."),
     timeout: float = typer.Option(5.0, help="Stop reading after S seconds without a record."),
-    broker: Optional[str] = typer.Option(None, help="Kafka broker URL; overrides KAFKA_BROKER."),
+    broker: Optional[str] = BROKER_OPTION,
 ) -> None:
     """Write the substitutions learned from linked copies (UNSPUN_LEARNED_TOPIC) in spinner-table
     format v1: one line per original, its learned spun forms, pos X."""

@@ -8,6 +8,7 @@ Each field's range is checked here, once: :func:`load_settings` turns a bad valu
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
     broker: str = Field(
         "",
         validation_alias=AliasChoices("KAFKA_BROKER", "UNSPUN_BROKER"),
-        description="Kafka bootstrap URL, e.g. kafka://127.0.0.1:9092; empty starts the embedded broker.",
+        description="Kafka bootstrap URL, e.g. kafka://127.0.0.1:9092 (or host:port; several comma-separated); empty starts the embedded broker.",
     )
     embedded_broker_port: int = Field(0, ge=0, le=65535, description="Port of the embedded broker; 0 picks a free one.")
     app_id: str = Field("unspun", min_length=1, description="Faust app id; also the consumer group.")
@@ -101,6 +102,14 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="Log structured JSON lines.")
     log_level: str = Field("INFO", description="Log level: one of DEBUG, INFO, WARNING, ERROR, CRITICAL (any case).")
 
+    @field_validator("broker")
+    @classmethod
+    def _broker_addresses(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            broker_hosts(value)
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -133,6 +142,32 @@ class Settings(BaseSettings):
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_BROKER_FORM = "must be kafka://HOST:PORT or HOST:PORT (several comma-separated), port 1-65535"
+_HOST_PORT = re.compile(r"(?:kafka://)?(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(\d{1,5})/?")
+
+
+def broker_hosts(broker: str) -> list[str]:
+    """``"kafka://a:9092,b:9092"`` (or ``"a:9092;b:9092"``) -> ``["a:9092", "b:9092"]``: the
+    bootstrap servers of the ``KAFKA_BROKER`` setting, ``kafka://`` optional on each.
+
+    Raises:
+        ValueError: when ``broker`` names no server, a part is not ``[kafka://]host:port`` (another
+            scheme such as ``http://``, no port, a port that is not a number), or a port is
+            outside 1-65535.
+    """
+    hosts = []
+    for part in broker.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        match = _HOST_PORT.fullmatch(part)
+        if match is None or not 1 <= int(match[2]) <= 65535:
+            raise ValueError(_BROKER_FORM)
+        hosts.append(f"{match[1]}:{int(match[2])}")
+    if not hosts:
+        raise ValueError(_BROKER_FORM)
+    return hosts
 
 
 class SettingsError(ValueError):

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from workers.settings import Settings
+from workers.settings import Settings, broker_hosts
 
 __all__ = [
     "bootstrap_servers",
@@ -41,19 +41,11 @@ def bootstrap_servers(broker: str) -> list[str]:
     """``"kafka://a:9092,b:9092"`` (or ``"a:9092;b:9092"``) -> ``["a:9092", "b:9092"]``.
 
     Raises:
-        ValueError: when ``broker`` is empty.
+        ValueError: when ``broker`` is empty or malformed (see :func:`workers.settings.broker_hosts`).
     """
-    hosts = []
-    for part in broker.replace(";", ",").split(","):
-        part = part.strip()
-        if "://" in part:
-            part = part.split("://", 1)[1]
-        part = part.rstrip("/")
-        if part:
-            hosts.append(part)
-    if not hosts:
+    if not broker.strip():
         raise ValueError("No Kafka broker configured (KAFKA_BROKER / UNSPUN_BROKER is empty).")
-    return hosts
+    return broker_hosts(broker)
 
 
 def faust_broker_urls(broker: str) -> list[str]:
