@@ -76,6 +76,22 @@ def test_restore_reports_bad_articles_and_exits_1(runner, tmp_path):
     assert "empty: empty_text" in result.stderr
 
 
+def test_restore_says_where_each_bad_article_is(runner, tmp_path):
+    """File and line (JSON lines), file and index (JSON array), file (text): which one to fix."""
+    (tmp_path / "bad.jsonl").write_text(
+        json.dumps({"id": "ok", "text": "The council met on Tuesday."}) + "\n\n" + json.dumps({"title": "no text"}) + "\n"
+    )
+    (tmp_path / "list.json").write_text(json.dumps([{"text": "The council met."}, {"id": "blank", "text": " "}]))
+    (tmp_path / "blank.txt").write_text("Title only\n  \n")
+    result = runner.invoke(app, ["restore", *(str(tmp_path / n) for n in ("bad.jsonl", "list.json", "blank.txt"))])
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"unspun: {tmp_path / 'bad.jsonl'}:3 (no id): schema_violation: ")
+    assert lines[1] == f"unspun: {tmp_path / 'list.json'}[1] blank: empty_text: text is empty or whitespace only"
+    assert lines[2].startswith(f"unspun: {tmp_path / 'blank.txt'} sha256:") and lines[2].endswith(": empty_text: text is empty or whitespace only")
+
+
 def test_restore_missing_file_is_a_clear_error(runner, tmp_path):
     result = runner.invoke(app, ["restore", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2

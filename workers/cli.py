@@ -236,11 +236,12 @@ FORMAT_OPTION = typer.Option(
 )
 
 
-def _read_or_fail(paths: Sequence[str], fmt: InputFormat = InputFormat.auto) -> list[dict[str, Any]]:
-    from workers.inputs import InputError, read_articles  # noqa: PLC0415
+def _read_or_fail(paths: Sequence[str], fmt: InputFormat = InputFormat.auto) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, article)`` pairs of ``workers.inputs.read_located``; an unreadable input ends the command (exit 2)."""
+    from workers.inputs import InputError, read_located  # noqa: PLC0415
 
     try:
-        return list(read_articles(list(paths), fmt.value))
+        return list(read_located(list(paths), fmt.value))
     except InputError as exc:
         raise _fail(str(exc)) from None
 
@@ -268,7 +269,7 @@ def produce(
     settings = _settings(broker=broker)
     _need_broker(settings)
     messages, skipped = [], 0
-    for key, value in _article_messages(_read_or_fail(paths, fmt)):
+    for key, value in _article_messages(article for _, article in _read_or_fail(paths, fmt)):
         if len(value) > settings.max_message_bytes:
             skipped += 1
             typer.echo(
@@ -350,9 +351,9 @@ def restore(
 ) -> None:
     """Restore and enrich articles without a broker; print one enriched event (JSON) per line.
 
-    Articles that cannot be enriched are reported on standard error (kind and reason) and the
-    exit code is 1. With --html PATH the events are also written as a page that marks each
-    edit and entity. With --out a JSON-lines archive is streamed instead.
+    Articles that cannot be enriched are reported on standard error (file and line or index, id,
+    kind and reason) and the exit code is 1. With --html PATH the events are also written as a
+    page that marks each edit and entity. With --out a JSON-lines archive is streamed instead.
     """
     settings = _settings()
     _check_dictionaries(settings, load=True)
@@ -366,20 +367,20 @@ def restore(
     from workers.articles import Rejected, normalise_article  # noqa: PLC0415
     from workers.pipeline import Enricher  # noqa: PLC0415
 
-    raw = _read_or_fail(paths, fmt)
-    articles, failed = [], 0
-    for article in raw:
+    articles, origins, failed = [], [], 0
+    for where, article in _read_or_fail(paths, fmt):
         try:
             articles.append(normalise_article(article, settings))
+            origins.append(where)
         except Rejected as rejected:
             failed += 1
-            typer.echo(f"unspun: {article.get('id') or '(no id)'}: {rejected.kind}: {rejected.reason}", err=True)
+            typer.echo(f"unspun: {where} {article.get('id') or '(no id)'}: {rejected.kind}: {rejected.reason}", err=True)
     events = []
     if articles:
-        for result in Enricher(settings).enrich_many(articles):
+        for where, result in zip(origins, Enricher(settings).enrich_many(articles)):
             if isinstance(result, Rejected):
                 failed += 1
-                typer.echo(f"unspun: {result.article_id or '(no id)'}: {result.kind}: {result.reason}", err=True)
+                typer.echo(f"unspun: {where} {result.article_id or '(no id)'}: {result.kind}: {result.reason}", err=True)
             else:
                 events.append(result)
                 sys.stdout.write(orjson.dumps(result).decode() + "\n")

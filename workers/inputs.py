@@ -55,16 +55,16 @@ def _with_id(obj: Any, where: str) -> dict[str, Any]:
     return obj
 
 
-def _from_json_lines(content: str, name: str, hint: str) -> Iterator[dict[str, Any]]:
+def _from_json_lines(content: str, name: str, hint: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for n, line in enumerate(content.splitlines(), 1):
         if line.strip():
             try:
-                yield _with_id(_loads(line), f"{name}:{n}")
+                yield f"{name}:{n}", _with_id(_loads(line), f"{name}:{n}")
             except ValueError as e:
                 raise InputError(f"{name}:{n}: not JSON: {e}{hint}") from None
 
 
-def _from_json(content: str, name: str, hint: str) -> Iterator[dict[str, Any]]:
+def _from_json(content: str, name: str, hint: str) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
         data = _loads(content)
     except ValueError as e:
@@ -76,7 +76,8 @@ def _from_json(content: str, name: str, hint: str) -> Iterator[dict[str, Any]]:
         yield from _from_json_lines(content, name, hint)  # several objects: JSON lines after all
         return
     for i, obj in enumerate(data if isinstance(data, list) else [data]):
-        yield _with_id(obj, f"{name}[{i}]" if isinstance(data, list) else name)
+        where = f"{name}[{i}]" if isinstance(data, list) else name
+        yield where, _with_id(obj, where)
 
 
 def _read(path: str) -> tuple[str, str]:
@@ -97,7 +98,15 @@ def _read(path: str) -> tuple[str, str]:
 
 
 def read_articles(paths: list[str], fmt: str = "auto") -> Iterator[dict[str, Any]]:
-    """Yield article dicts (``id`` filled in when the input has text) from ``paths``, in order.
+    """The articles of :func:`read_located`, without where each came from."""
+    for _, article in read_located(paths, fmt):
+        yield article
+
+
+def read_located(paths: list[str], fmt: str = "auto") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(where, article)`` from ``paths``, in order: ``where`` is the file name for a text file
+    or a single JSON object, ``name:line`` (from 1) for JSON lines, ``name[index]`` (from 0) for a
+    JSON array; the article dict has its ``id`` filled in when the input has text.
 
     ``fmt``: one of ``FORMATS``. Objects are passed on as they are otherwise: validation happens
     where they are consumed. Raises ``InputError`` for a missing or unreadable file, bytes that are
@@ -121,4 +130,4 @@ def read_articles(paths: list[str], fmt: str = "auto") -> Iterator[dict[str, Any
         elif kind == "json":
             yield from _from_json(content, name, hint)
         else:
-            yield _from_text(content)
+            yield name, _from_text(content)
