@@ -92,6 +92,31 @@ def test_restore_says_where_each_bad_article_is(runner, tmp_path):
     assert lines[2].startswith(f"unspun: {tmp_path / 'blank.txt'} sha256:") and lines[2].endswith(": empty_text: text is empty or whitespace only")
 
 
+@pytest.mark.parametrize("options", [
+    ["--html", "{missing}/page.html"],
+    ["--out", "{missing}/out.jsonl"],
+    ["--out", "{tmp}/out.jsonl", "--dead-letters", "{missing}/dead.jsonl"],
+    ["--html", "{tmp}"],
+])
+def test_restore_checks_where_it_writes_before_restoring(runner, tmp_path, options):
+    """A missing folder used to be found only after every article was restored."""
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"id": "a", "text": "The firm mentioned income rose."}) + "\n")
+    args = [o.format(missing=tmp_path / "no-such-dir", tmp=tmp_path) for o in options]
+    result = runner.invoke(app, ["restore", str(path), *args])
+    assert result.exit_code == 2
+    assert result.stdout == "" and not (tmp_path / "out.jsonl").exists()
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"unspun: cannot write {args[-2]} {args[-1]}: "), line
+
+
+def test_demo_checks_its_html_folder_before_starting(runner, tmp_path):
+    result = runner.invoke(app, ["demo", "--html", str(tmp_path / "no-such-dir" / "demo.html")])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [f"unspun: cannot write --html {tmp_path / 'no-such-dir' / 'demo.html'}: {tmp_path / 'no-such-dir'} is not an existing folder"]
+    assert "embedded broker" not in result.stdout
+
+
 def test_restore_missing_file_is_a_clear_error(runner, tmp_path):
     result = runner.invoke(app, ["restore", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2

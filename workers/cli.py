@@ -364,6 +364,7 @@ def restore(
         return
     if dead_letters is not None or jobs is not None or resume:
         raise _fail("--dead-letters, --jobs and --resume go with --out")
+    _check_destination(html, "--html")
     from workers.articles import Rejected, normalise_article  # noqa: PLC0415
     from workers.pipeline import Enricher  # noqa: PLC0415
 
@@ -412,6 +413,8 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
     dead = dead_letters or out.with_name(f"{out.stem}.dead-letters.jsonl")
     if dead.resolve() == out.resolve():
         raise _fail("--out and --dead-letters must be different files")
+    _check_destination(out, "--out")
+    _check_destination(dead, "--dead-letters")
     if not resume:
         for path in (out, dead):
             if path.exists() and path.stat().st_size:
@@ -433,6 +436,23 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
     typer.echo(f"unspun: {totals.summary()}", err=True)
     if totals.interrupted_by is not None:
         raise typer.Exit(128 + totals.interrupted_by)
+
+
+def _check_destination(path: Optional[Path], option: str) -> None:
+    """Stop with exit code 2 and one line, before any work, when the file of ``option`` could not
+    be written: it is a folder, its folder does not exist, or either is not writable."""
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir():
+        problem = "is a folder"
+    elif not folder.is_dir():
+        problem = f"{folder} is not an existing folder"
+    elif not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        problem = "not writable"
+    else:
+        return
+    raise _fail(f"cannot write {option} {path}: {problem}")
 
 
 def _write_html(path: Path, events: list[dict[str, Any]]) -> None:
@@ -567,6 +587,7 @@ def demo(
     if not messages:
         raise _fail(f"no sample articles in {SAMPLES_DIR}")
     base = _settings()
+    _check_destination(html, "--html")
     _check_dictionaries(base)
     started = time.monotonic()
     try:
