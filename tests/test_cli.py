@@ -117,6 +117,24 @@ def test_demo_checks_its_html_folder_before_starting(runner, tmp_path):
     assert "embedded broker" not in result.stdout
 
 
+def test_a_json_file_read_as_text_is_warned_about(runner, tmp_path):
+    """An article file saved as .txt (or .md, or without suffix) is read as text, as before, with
+    one warning line suggesting --format json; text that only starts with a bracket is not."""
+    article = json.dumps({"id": "a", "text": "The firm mentioned it."})
+    (tmp_path / "article.txt").write_text(article + "\n")
+    (tmp_path / "articles").write_text(article + "\n" + article + "\n")
+    (tmp_path / "wire.md").write_text("[Reuters] The firm mentioned it.\n")
+    paths = [str(tmp_path / n) for n in ("article.txt", "articles", "wire.md")]
+    result = runner.invoke(app, ["restore", *paths])
+    assert result.exit_code == 0, result.output
+    assert [e["text"] for e in _lines(result.stdout)][0] == article
+    assert result.stderr.splitlines() == [
+        f"unspun: warning: {p}: looks like JSON but is read as text (not a .json or .jsonl file): pass --format json to read its articles"
+        for p in paths[:2]
+    ]
+    assert runner.invoke(app, ["restore", "--format", "text", paths[0]]).stderr == ""
+
+
 def test_restore_missing_file_is_a_clear_error(runner, tmp_path):
     result = runner.invoke(app, ["restore", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2

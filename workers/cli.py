@@ -241,7 +241,7 @@ def _read_or_fail(paths: Sequence[str], fmt: InputFormat = InputFormat.auto) -> 
     from workers.inputs import InputError, read_located  # noqa: PLC0415
 
     try:
-        return list(read_located(list(paths), fmt.value))
+        return list(read_located(list(paths), fmt.value, warn=lambda message: typer.echo(f"unspun: warning: {message}", err=True)))
     except InputError as exc:
         raise _fail(str(exc)) from None
 

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -97,16 +97,33 @@ def _read(path: str) -> tuple[str, str]:
         raise InputError(f"{name}: not UTF-8 text (byte {e.start}); is it a binary file?") from None
 
 
+def _is_json(content: str) -> bool:
+    """Whether text starts like a JSON object or array and parses as JSON (or its first line does: JSON lines)."""
+    if not _STARTS_LIKE_JSON.match(content):
+        return False
+    for candidate in (content, content.lstrip().split("\n", 1)[0]):
+        try:
+            _loads(candidate)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
 def read_articles(paths: list[str], fmt: str = "auto") -> Iterator[dict[str, Any]]:
     """The articles of :func:`read_located`, without where each came from."""
     for _, article in read_located(paths, fmt):
         yield article
 
 
-def read_located(paths: list[str], fmt: str = "auto") -> Iterator[tuple[str, dict[str, Any]]]:
+def read_located(
+    paths: list[str], fmt: str = "auto", warn: Callable[[str], None] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(where, article)`` from ``paths``, in order: ``where`` is the file name for a text file
     or a single JSON object, ``name:line`` (from 1) for JSON lines, ``name[index]`` (from 0) for a
     JSON array; the article dict has its ``id`` filled in when the input has text.
+    ``warn(message)`` is told when ``fmt`` "auto" reads a file as text (by its suffix) that is JSON:
+    an article file saved as ``.txt`` or without suffix; it is still read as text.
 
     ``fmt``: one of ``FORMATS``. Objects are passed on as they are otherwise: validation happens
     where they are consumed. Raises ``InputError`` for a missing or unreadable file, bytes that are
@@ -124,6 +141,8 @@ def read_located(paths: list[str], fmt: str = "auto") -> Iterator[tuple[str, dic
                 kind = "json" if _STARTS_LIKE_JSON.match(content) else "text"
             else:
                 kind = {".json": "json", ".jsonl": "jsonl"}.get(suffix, "text")
+                if kind == "text" and warn is not None and _is_json(content):
+                    warn(f"{name}: looks like JSON but is read as text (not a .json or .jsonl file): pass --format json to read its articles")
         hint = " (pass --format text to read it as text)" if fmt == "auto" and path == "-" else ""
         if kind == "jsonl":
             yield from _from_json_lines(content, name, hint)
