@@ -425,6 +425,22 @@ def test_restore_refuses_stdin_that_starts_like_json_but_does_not_parse(runner, 
     assert result.exit_code == 2 and "--format text or json does not apply" in result.stderr
 
 
+NOT_UTF8_ADVICE = "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8), unless it is not text at all"
+
+
+def test_a_latin1_file_is_refused_with_its_line_and_byte(runner, tmp_path):
+    lines = [json.dumps({"id": str(n), "text": "The council met."}) for n in range(3)]
+    archive = tmp_path / "latin1.jsonl"
+    archive.write_bytes("\n".join(lines).encode() + '\n{"id": "4", "text": "Caf\u00e9 owners met."}\n'.encode("latin-1"))
+    offset = archive.read_bytes().index(b"\xe9")
+    note = tmp_path / "note.txt"
+    note.write_bytes("Caf\u00e9 owners met.\n".encode("latin-1"))
+    for path, where in ((archive, f"line 4, byte {offset}"), (note, "line 1, byte 3")):
+        result = runner.invoke(app, ["restore", str(path)])
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert result.stderr == f"unspun: {path}: not UTF-8 ({where}): {NOT_UTF8_ADVICE}\n"
+
+
 def test_restore_reads_json_with_a_byte_order_mark_and_names_bad_files_plainly(runner, tmp_path):
     bom = tmp_path / "bom.json"
     bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "bom", "text": "The firm mentioned it."}).encode())
@@ -436,7 +452,7 @@ def test_restore_reads_json_with_a_byte_order_mark_and_names_bad_files_plainly(r
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xd8")
     result = runner.invoke(app, ["restore", str(binary)])
     assert result.exit_code == 2
-    assert result.stderr == f"unspun: {binary}: not UTF-8 text (byte 0); is it a binary file?\n"
+    assert result.stderr == f"unspun: {binary}: not UTF-8 (line 1, byte 0): {NOT_UTF8_ADVICE}\n"
 
     for name in ("empty.txt", "empty.json", "empty.jsonl"):
         (tmp_path / name).write_text("\n")

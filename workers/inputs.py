@@ -10,6 +10,7 @@ a byte-order mark.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import sys
@@ -94,7 +95,12 @@ def _read(path: str) -> tuple[str, str]:
     try:
         return data.decode("utf-8-sig"), name
     except UnicodeDecodeError as e:
-        raise InputError(f"{name}: not UTF-8 text (byte {e.start}); is it a binary file?") from None
+        start = e.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)  # offset in the file
+        line = data.count(b"\n", 0, start) + 1
+        raise InputError(
+            f"{name}: not UTF-8 (line {line}, byte {start}): convert the file to UTF-8 "
+            "(e.g. iconv -f latin1 -t utf-8), unless it is not text at all"
+        ) from None
 
 
 def _is_json(content: str) -> bool:
