@@ -237,6 +237,8 @@ def test_demo_runs_offline_and_accounts_for_every_sample(kit):
     assert match, proc.stdout[-3000:]
     n_in, n_events, n_dead = (int(match.group(i)) for i in (1, 2, 3))
     assert n_in == n_events + n_dead and n_events >= 3 and n_dead >= 1
+    # the dead letters are explained: they are the samples' deliberately bad messages
+    assert f"note the samples include {n_dead} deliberately bad messages" in proc.stdout
     assert "Entities:" in proc.stdout
     # Everything the demo started is gone: the broker port is closed and the worker has exited.
     broker_port = int(re.search(r"embedded broker kafka://127\.0\.0\.1:(\d+)", proc.stdout).group(1))

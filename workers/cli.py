@@ -489,6 +489,10 @@ def _wait_ready(port: int, timeout_s: float, proc: subprocess.Popen | None = Non
         time.sleep(0.25)
 
 
+#: Key prefix of the samples' deliberately bad messages (``bad-messages.raw``, line by line).
+BAD_SAMPLE_KEY = "bad-"
+
+
 def _demo_messages() -> list[tuple[bytes | None, bytes]]:
     """The bundled samples: every ``*.json`` article, then each line of ``bad-messages.raw`` as is."""
     from workers.inputs import read_articles  # noqa: PLC0415
@@ -499,7 +503,7 @@ def _demo_messages() -> list[tuple[bytes | None, bytes]]:
     if bad.is_file():
         for n, line in enumerate(bad.read_bytes().splitlines(), 1):
             if line.strip():
-                messages.append((f"bad-{n}".encode(), line))
+                messages.append((f"{BAD_SAMPLE_KEY}{n}".encode(), line))
     return messages
 
 
@@ -645,6 +649,13 @@ def demo(
         f"p99: {_percentile(latencies, 0.99) * 1000:.0f} ms",
         soft_wrap=True,
     )
+    n_bad = sum(1 for key, _ in messages if key is not None and key.startswith(BAD_SAMPLE_KEY.encode()))
+    if n_bad:
+        console.print(
+            f"[bold]note[/] the samples include {n_bad} deliberately bad messages (no text, blank text, not JSON; "
+            f"see workers/samples/README.md), so {n_bad} dead letters are expected",
+            soft_wrap=True,
+        )
     if n_events + n_dead != n_in:
         raise typer.Exit(1)
 
