@@ -1,6 +1,7 @@
 """`unspun eval` without the shared corpora: the bundled set, every row, the results file."""
 
 import json
+import re
 
 import pytest
 
@@ -37,6 +38,10 @@ def test_eval_runs_every_row_on_the_bundled_set_when_corpora_are_absent(eval_run
             assert r[m] is not None and r[m] >= 0, (key, m)
         # precision is undefined for a restorer that made no edit (the unseen rows may leave all alone)
         assert (r["edit_precision"] is None) == (r["edits"] == 0), key
+        if r["edits"] == 0:  # and the printed table says why rather than "nan"
+            [line] = [l for l in proc.stdout.splitlines() if r["label"] in l]
+            assert "n/a (0 edits)" in line, line
+    assert not re.search(r"\bnan\b", proc.stdout)
     # the restorer holds the table and the loaded dictionary: it restores most of what those spun
     for key in ("known", "dictionary_loaded"):
         assert res["rows"][key]["word_recall"] > 0.6 and res["rows"][key]["edit_precision"] > 0.8, key

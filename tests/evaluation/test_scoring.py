@@ -32,3 +32,14 @@ def test_removing_a_word_the_spinner_added_is_right():
     spans = [SpunSpan(9, 25, "Security", "Security measure", "word")]
     j = judge([Edit(9, 25, "Security measure", "Security", 0.9)], spans)
     assert j.ok == [True] and j.lost == 1 and j.restored == 1 and j.exact == 1
+
+
+def test_a_row_without_edits_prints_no_precision_rather_than_nan(capsys):
+    from workers.evaluation.restoration import print_results
+
+    row = {"label": "quiet spinner", "edit_precision": float("nan"), "edits": 0, "word_recall": 0.0,
+           "exact_restoration": 0.0, "knowledge": "none", "false_edits_per_1k_words": 0.0, "words_per_s": 1234.5,
+           "spun_words": 300, "documents": 30}
+    print_results({"data": "bundled", "rows": {"quiet": row}, "skipped": {}})
+    [line] = [l for l in capsys.readouterr().out.splitlines() if "quiet spinner" in l]
+    assert "n/a (0 edits)" in line and "nan" not in line and "1,234" in line

@@ -306,6 +306,16 @@ def _no_nan(value):
     return value
 
 
+def _cell(row: dict, key: str) -> str:
+    """One printed value of a row; a NaN (no edit made, so no precision) reads "n/a", not "nan"."""
+    value = row[key]
+    if isinstance(value, float) and math.isnan(value):
+        return f"n/a ({row['edits']} edits)" if key == "edit_precision" and "edits" in row else "n/a"
+    if key == "words_per_s":
+        return f"{value:,.0f}"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def print_results(results: dict) -> None:
     """Print one line per row (unseen spinners first) as a rich table."""
     from rich.console import Console
@@ -320,8 +330,7 @@ def print_results(results: dict) -> None:
     for _, name in cols:
         tab.add_column(name, justify="right")
     for key, r in results["rows"].items():
-        tab.add_row(r["label"], *[f"{r[k]:,.0f}" if k == "words_per_s" else
-                                  f"{r[k]:.3f}" if isinstance(r[k], float) else str(r[k]) for k, _ in cols])
+        tab.add_row(r["label"], *[_cell(r, k) for k, _ in cols])
     import sys
 
     c = Console() if sys.stdout.isatty() else Console(width=160)  # a file or pipe gets whole lines
