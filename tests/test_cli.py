@@ -460,3 +460,12 @@ def test_restore_reads_json_with_a_byte_order_mark_and_names_bad_files_plainly(r
         (tmp_path / name).write_text("\n")
         result = runner.invoke(app, ["restore", str(tmp_path / name)])
         assert (result.exit_code, result.stderr) == (2, f"unspun: {tmp_path / name}: empty, no articles\n")
+
+
+@pytest.mark.parametrize("command", [["produce", "-"], ["tail", "--timeout", "2"]])
+def test_an_unreachable_broker_is_one_line(kit, command):
+    # the Kafka client logs its own connection errors; the command's one line says it all
+    proc = kit.run_cli({}, *command, "--broker", "kafka://127.0.0.1:1", input="The firm mentioned it.", timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith("unspun: could not ") and "KafkaConnectionError" in line, line

@@ -8,6 +8,7 @@ Exit codes: 0 success, 1 some input failed or a check did not pass, 2 usage or s
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -104,12 +105,15 @@ def _check_dictionaries(settings: Settings, *, load: bool = False) -> None:
 
 
 def _need_broker(settings: Settings) -> None:
+    """Stop with one line when no broker is configured. The command reports a broker it cannot reach in
+    one line of its own, so the Kafka client's log lines about it are not printed as well."""
     if not settings.broker:
         raise _fail(
             "no Kafka broker configured: set KAFKA_BROKER (for example kafka://127.0.0.1:9092). "
             "The embedded broker keeps messages in memory only, so it is started by "
             "`unspun worker` and `unspun demo`, not by this command."
         )
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def _check_broker_option(value: Optional[str]) -> Optional[str]:
