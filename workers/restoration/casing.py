@@ -10,6 +10,8 @@ SENTENCE_END = frozenset(".!?:;\"“”'‘’()[]-–—•*#>|")
 def case_pattern(span: str) -> str:
     """"upper" (ALL CAPS: 2+ letters, or a letter after digits as in "1000'S"), "title" (every word of 2+ words capitalised), "cap" (first
     letter upper) or "lower"."""
+    if span.islower():  # most spans; the rules below give "lower" for them too
+        return "lower"
     letters = [c for c in span if c.isalpha()]
     if letters and all(c.isupper() for c in letters) and (len(letters) >= 2 or any(c.isdigit() for c in span)):
         return "upper"
