@@ -12,10 +12,10 @@ batched n-gram call (``NgramModel.score_flat``) and array arithmetic instead of 
    (overlapping spans always join: the words of one long spun name are one decision). Every
    non-overlapping combination of a group's options is scored over one window (two tokens of context
    each side); a group with more than ``MAX_COMBOS`` combinations is tried with each span's best option
-   only, and failing that decided span by span. Combinations that give the same text are one outcome; the best outcome is
-   the one with the most posterior mass, and within it the combination with the fewest edits, then the
-   most tokens covered, then the best score. An edit's posterior is the mass of the combinations that
-   choose it or give the best outcome.
+   only, and failing that decided span by span. Combinations that give the same text are one outcome;
+   the best outcome is the one with the most posterior mass, and within it the combination with the
+   fewest edits, then the most tokens covered, then the best score. An edit's posterior is the mass of
+   the combinations that choose it or give the best outcome.
 
 Combinations of a group depend only on its shape (relative span positions, option lengths, context
 available), so their windows are built once per shape as index arrays into the group's token pool and
@@ -34,6 +34,7 @@ MAX_COMBOS = 64  # per group of interacting spans
 MAX_GROUP = 3  # spans decided jointly; longer chains of interacting spans are cut into groups of this size
 MIN_POSTERIOR = 1e-3  # options below this independent posterior are dropped before the joint decision
 _PLANS_MAX = 50_000  # cached group shapes
+# random odd multipliers per window position: windows are compared by a sum of id x multiplier (mod 2**64)
 _HASH = np.random.default_rng(20261130).integers(1, 2**63, size=4096, dtype=np.uint64) | np.uint64(1)
 
 
@@ -62,11 +63,11 @@ class Span(NamedTuple):
 
 
 class _Job(NamedTuple):
-    """The combinations of some of a group's spans (``slots``, indices into the group) as arrays:
-    windows (``idx`` into the group's token pool, ``lens``, ``starts``), and per (combination, slot)
-    entry its row, slot and choice (0 keeps the span, k takes option k)."""
+    """The combinations (rows) of some of a group's spans (slots, indices into the group) as arrays:
+    windows (``idx`` into the group's token pool, ``lens``, ``starts``), per (row, slot) entry its row,
+    slot and choice (0 keeps the span, k takes option k), and per row its edits and tokens covered;
+    ``merge``: rows giving the same text are one outcome."""
 
-    slots: tuple[int, ...]
     n_rows: int
     idx: np.ndarray
     lens: np.ndarray
@@ -143,7 +144,7 @@ def _plan(shape) -> list[_Job]:
             n_edits.append(sum(1 for ci in c if ci))
             covered.append(sum(spans[s][1] - spans[s][0] for s, ci in zip(slots, c) if ci))
         arr = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
-        return _Job(slots, len(combos), arr(idx), arr(lens), np.full(len(combos), a2 - lo, dtype=np.int64),
+        return _Job(len(combos), arr(idx), arr(lens), np.full(len(combos), a2 - lo, dtype=np.int64),
                     arr(e_row), arr(e_slot), arr(e_ci), arr(n_edits), arr(covered),
                     not (len(slots) == 1 and len(combos) <= 2))
 
@@ -339,11 +340,12 @@ class Decider:
             bsum = np.bincount(er, weights=np.where(ec > 0, bonus[es * width + ec], 0.0), minlength=R)
             pr = np.flatnonzero(row_scored)
             val[pr] = sc * self.lmw + bsum[pr]
-            merged = np.repeat(np.asarray([jb.merge for jb, _, _ in scored]), [jb.n_rows for jb, _, _ in scored])
+            merged = np.repeat([jb.merge for jb, _, _ in scored], [jb.n_rows for jb, _, _ in scored])
             okey[pr[merged]] = _window_hash(ids, lens)[merged]
         rows = np.arange(R)
         w = np.exp(val - np.maximum.reduceat(val, jfirst)[job])
         z = np.add.reduceat(w, jfirst)
+        # outcome classes: equal keys within one job (the job mixed in so jobs never share a class)
         _, cls = np.unique(okey ^ (job.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)), return_inverse=True)
         tot = np.bincount(cls, weights=w)[cls]
         # the best outcome: most mass, the first one met on ties
@@ -389,5 +391,5 @@ def _single_job(n_rows: int, length: int) -> _Job:
     ci = np.arange(n_rows)
     edits = np.minimum(ci, 1)
     empty = np.zeros(0, dtype=np.int64)
-    return _Job((0,), n_rows, empty, empty, empty, ci, np.zeros(n_rows, dtype=np.int64), ci, edits,
+    return _Job(n_rows, empty, empty, empty, ci, np.zeros(n_rows, dtype=np.int64), ci, edits,
                 edits * length, n_rows > 2)
