@@ -315,15 +315,19 @@ class Restorer:
             props.append((sp.key, restored.lower(), Edit(a, b, orig, restored, conf, opt.kind)))  # type: ignore[arg-type]
         # a spinner swaps a form the same way throughout an article: a confident restoration of a form
         # lends half its log-odds to the other occurrences of the same form restored the same way
-        best: dict[tuple, list[float]] = {}
+        best: dict[tuple, list[float]] = {}  # (form, restored) -> its two highest confidences
         for key, r, e in props:
-            best.setdefault((key, r), []).append(e.confidence)
+            top = best.setdefault((key, r), [])
+            top.append(e.confidence)
+            if len(top) > 2:
+                top.sort(reverse=True)
+                del top[2:]
         for key, r, e in props:
-            confs = best[(key, r)]
+            top = best[(key, r)]
             conf = e.confidence
-            if len(confs) > 1:
-                others = sorted(confs, reverse=True)
-                other = others[1] if others[0] == conf else others[0]
+            if len(top) > 1:
+                top1, top2 = max(top), min(top)
+                other = top2 if top1 == conf else top1  # the best of the other occurrences
                 if other >= CONSISTENT_MIN:
                     conf = sigmoid(_logit(conf) + 0.5 * _logit(other))
                     e = e._replace(confidence=conf) if hasattr(e, "_replace") else Edit(
