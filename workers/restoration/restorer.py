@@ -45,7 +45,7 @@ from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is
 from workers.restoration.decision import Decider, Option, Span
 from workers.restoration.edits import Edit, apply_edits
 from workers.restoration.priors import (
-    TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures, unchanged_llr,
+    TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures,
 )
 from workers.restoration.spintax import find_spintax
 from workers.restoration.families import PRIORS, Family, shipped_families
@@ -133,9 +133,6 @@ class _NullModel:
     def count(self, tokens: Sequence[str]) -> int:
         return 0
 
-    def logprob(self, tokens: Sequence[str], start: int = 0) -> float:
-        return -6.0 * max(0, len(tokens) - max(0, start))
-
 
 def _logit(p: float) -> float:
     p = min(max(p, 1e-9), 1 - 1e-9)
@@ -172,7 +169,7 @@ class Restorer:
     """Restores spun text with the spinner table and the n-gram context model.
 
     ``table``: a ``SpinnerTable`` (default: the shipped table plus ``extra_tables``);
-    ``model``: an n-gram model with ``count``/``logprob`` (default: ``ngram.default_model()``);
+    ``model``: an n-gram model with ``count``/``ids``/``score_flat`` (default: ``ngram.default_model()``);
     ``threshold``: edits with calibrated confidence below it are not applied (0..1);
     ``calibration``: parameters (default: ``data/calibration.json``).
     """
@@ -196,7 +193,6 @@ class Restorer:
         self.collect_features = collect_features
         self._forms: list[dict[tuple[str, ...], FormInfo]] = [{} for _ in self.families]
         self._lengths = [_length_index(f.table) for f in self.families]
-        self._unchanged = unchanged_llr(self.cal.rho)
         self._decider = Decider(self.model, self.cal.lm_weight * LN10)
 
     @property
@@ -263,6 +259,7 @@ class Restorer:
         span_at: dict[tuple[int, int], list] = {}  # (i, j) -> [key, {family: own FormInfo or None}]
         logits: list[float] = []
         tots: list[list[float]] = []
+        llrs: list[float] = []
         tops: list[float] = []
         for fi in range(len(self.families)):
             tot, llr, top = self._evidence(fi, n, locked, span_at)
@@ -271,13 +268,13 @@ class Restorer:
                 llr += SPINTAX_LLR * len(groups)
                 top += SPINTAX_LLR * min(len(groups), TOP_SIGNATURES)
             tots.append(tot)
+            llrs.append(llr)
             tops.append(top)
             logits.append(self.cal.doc_logit(llr, N, top) + self.families[fi].prior)
         best_f = max(range(len(logits)), key=logits.__getitem__)
         spin = sigmoid(logits[best_f])
         post = _family_posterior(logits)
         family = self.families[best_f].name if spin >= FAMILY_MIN else None
-        llr = mean_llr(tots[best_f])
 
         # an article no family is likely to have spun is left as it is (but for spintax); one attributed to no
         # family but not unlikely to be spun keeps only its near-certain edits
@@ -330,8 +327,7 @@ class Restorer:
                 other = top2 if top1 == conf else top1  # the best of the other occurrences
                 if other >= CONSISTENT_MIN:
                     conf = sigmoid(_logit(conf) + 0.5 * _logit(other))
-                    e = e._replace(confidence=conf) if hasattr(e, "_replace") else Edit(
-                        e.start, e.end, e.original, e.restored, conf, e.kind)
+                    e = Edit(e.start, e.end, e.original, e.restored, conf, e.kind)
             (edits if conf >= threshold else rejected).append(e)
         edits = sorted(edits + spintax_edits, key=lambda e: e.start)
         return Restoration(
@@ -341,7 +337,7 @@ class Restorer:
             rejected=rejected,
             n_tokens=N,
             n_candidates=len(spans),
-            llr=llr,
+            llr=llrs[best_f],
             features=features,
             family=family,
             family_confidence=post[best_f],
@@ -483,7 +479,7 @@ class Restorer:
         priors = [f.prior for f in self.families]
         spans: list[Span] = []
         for (i, j), (key, fams) in sorted(span_at.items()):
-            mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, candidate, otoks, c_o, FormInfo]
+            mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, FormInfo.best record, FormInfo]
             keep_mass = 0.0
             pi_tot = 0.0
             f = None
