@@ -71,16 +71,14 @@ class Calibration:
         a short, lightly spun article must not need the total of a long one) and, with ``doc_weights``
         (intercept first, then one weight per ``DOC_FEATURES``), its strongest signatures ``top`` (nats:
         the largest form log-likelihood ratios of the article), which carry short texts."""
-        if self.doc_weights and len(self.doc_weights) == len(DOC_FEATURES) + 1:
-            w = self.doc_weights
-            return w[0] + sum(a * x for a, x in zip(w[1:], doc_features(llr, n_tokens, top)))
-        return self.doc_a * doc_feature(llr, n_tokens) + self.doc_b
+        c0, c_llr, c_top = self.doc_linear(n_tokens)
+        return c0 + c_llr * llr + c_top * top
 
 
     def doc_linear(self, n_tokens: int) -> tuple[float, float, float]:
         """``doc_logit`` for an article of ``n_tokens`` tokens as ``(c0, c_llr, c_top)`` with
-        ``doc_logit(llr, n_tokens, top) == c0 + c_llr * llr + c_top * top`` (up to rounding): the restorer
-        evaluates it for every form of an article."""
+        ``doc_logit(llr, n_tokens, top) == c0 + c_llr * llr + c_top * top``: the restorer evaluates it for
+        every form of an article. The same model as ``doc_weights`` applied to ``doc_features``."""
         if self.doc_weights and len(self.doc_weights) == len(DOC_FEATURES) + 1:
             w = self.doc_weights
             n = max(MIN_DOC_TOKENS, n_tokens)
