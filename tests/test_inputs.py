@@ -105,3 +105,19 @@ def test_integers_beyond_64_bits_are_read_exactly(tmp_path, name, body):
     (tmp_path / name).write_text(body)
     [article] = read_articles([str(tmp_path / name)])
     assert type(article["n"]) is int and article["n"] == 2**64 and article["m"] == [-(2**63) - 1, 7]
+
+
+def test_produce_encodes_integers_beyond_64_bits_as_the_worker_keeps_them(tmp_path):
+    import orjson
+
+    from workers.cli import _article_messages
+
+    (tmp_path / "lines.jsonl").write_text('{"id": "a1", "text": "a", "n": 123456789012345678901}\n')
+    [(key, value)] = _article_messages(read_articles([str(tmp_path / "lines.jsonl")]))
+    assert key == b"a1" and orjson.loads(value)["n"] == "123456789012345678901"
+
+
+def test_a_file_with_nan_is_refused_like_a_message(tmp_path):
+    (tmp_path / "one.json").write_text('{"text": "a", "n": NaN, "big": 123456789012345678901}')
+    with pytest.raises(InputError, match="one.json"):
+        list(read_articles([str(tmp_path / "one.json")]))

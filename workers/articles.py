@@ -96,7 +96,7 @@ def normalise_article(obj: dict[str, Any], settings: Settings) -> dict[str, Any]
     article = {k: obj.get(k) for k in ARTICLE_FIELDS}
     article["text"], article["title"] = text, title
     article["id"] = raw_id or derive_id(title, text)
-    article["meta"] = _exact_integers({k: v for k, v in obj.items() if k not in ARTICLE_FIELDS})
+    article["meta"] = exact_integers({k: v for k, v in obj.items() if k not in ARTICLE_FIELDS})
     article["html_stripped"] = html_stripped
     return article
 
@@ -107,7 +107,7 @@ _LONG_DIGITS = re.compile(rb"\d{19,}")
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson (and so the enriched event) can hold
 
 
-def _exact_integers(value: Any) -> Any:
+def exact_integers(value: Any) -> Any:
     """Integers outside the 64-bit range orjson can encode, as their exact decimal string.
 
     Extra input fields go to the event's ``meta`` unchanged, but an event holding such an
@@ -116,22 +116,14 @@ def _exact_integers(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value if _INT_MIN <= value <= _INT_MAX else str(value)
     if isinstance(value, dict):
-        return {k: _exact_integers(v) for k, v in value.items()}
+        return {k: exact_integers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_exact_integers(v) for v in value]
+        return [exact_integers(v) for v in value]
     return value
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
-
-def _stdlib_loads(raw: bytes) -> Any:
-    """The stdlib parser, with exact integers and lone surrogates; NaN/Infinity refused like orjson."""
-    try:
-        return _replace_surrogates(json.loads(raw, parse_constant=_no_constants))
-    except (ValueError, RecursionError) as e:
-        raise Rejected("not_json", f"message value is not JSON: {e}") from None
 
 
 def _replace_surrogates(value: Any) -> Any:
@@ -145,11 +137,24 @@ def _replace_surrogates(value: Any) -> Any:
     return value
 
 
-def _loads_with_lone_surrogates(raw: bytes, error: Exception) -> Any:
-    # orjson refuses escaped lone surrogates ("\ud800"), which are valid JSON; the stdlib parser takes them.
-    if "surrogate" not in str(error):
-        raise Rejected("not_json", f"message value is not JSON: {error}") from None
-    return _stdlib_loads(raw)
+def loads_exact(raw: bytes) -> Any:
+    """Parse JSON with orjson, or with the stdlib parser where orjson would lose something: an integer
+    beyond 64 bits (orjson makes it a float) or an escaped lone surrogate (valid JSON orjson refuses;
+    replaced by U+FFFD). NaN and Infinity are refused as orjson refuses them. Raises ``ValueError``
+    (or ``RecursionError`` for absurd nesting)."""
+    if _LONG_DIGITS.search(raw):
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            if "surrogate" not in str(e):
+                raise
+    else:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            if "surrogate" not in str(e):
+                raise
+    return _replace_surrogates(json.loads(raw, parse_constant=_no_constants))
 
 
 def decode_article(raw: bytes | None, settings: Settings) -> dict[str, Any]:
@@ -163,19 +168,10 @@ def decode_article(raw: bytes | None, settings: Settings) -> dict[str, Any]:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise Rejected("invalid_utf8", f"message value is not UTF-8: {e.reason} at byte {e.start}") from None
-    if _LONG_DIGITS.search(raw):
-        # Possibly an integer over 64 bits: parse exactly (orjson would make it a float).
-        try:
-            orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            if "surrogate" not in str(e):
-                raise Rejected("not_json", f"message value is not JSON: {e}") from None
-        obj = _stdlib_loads(raw)
-    else:
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            obj = _loads_with_lone_surrogates(raw, e)
+    try:
+        obj = loads_exact(raw)
+    except (ValueError, RecursionError) as e:
+        raise Rejected("not_json", f"message value is not JSON: {e}") from None
     if not isinstance(obj, dict):
         raise Rejected("not_object", f"message value is JSON {type(obj).__name__}, not an object")
     return normalise_article(obj, settings)

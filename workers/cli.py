@@ -251,12 +251,15 @@ def _read_or_fail(paths: Sequence[str], fmt: InputFormat = InputFormat.auto) -> 
 
 
 def _article_messages(articles: Iterable[dict[str, Any]]) -> list[tuple[bytes | None, bytes]]:
-    """Articles -> ``(key, value)`` pairs: key = article id (UTF-8) when present, value = JSON."""
+    """Articles -> ``(key, value)`` pairs: key = article id (UTF-8) when present, value = JSON (an integer
+    beyond 64 bits as its exact decimal string, as the worker would keep it in ``meta``)."""
+    from workers.articles import exact_integers  # noqa: PLC0415
+
     out = []
     for article in articles:
         article_id = article.get("id")
         key = str(article_id).encode("utf-8") if article_id is not None else None
-        out.append((key, orjson.dumps(article)))
+        out.append((key, orjson.dumps(exact_integers(article))))
     return out
 
 

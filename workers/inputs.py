@@ -11,15 +11,12 @@ a byte-order mark.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import orjson
-
-from workers.articles import derive_id
+from workers.articles import derive_id, loads_exact
 
 #: Values of ``read_articles(fmt=...)``: "auto" decides by suffix (and, for standard input, by content).
 FORMATS = ("auto", "text", "json", "jsonl")
@@ -39,13 +36,10 @@ def _from_text(content: str) -> dict[str, Any]:
     return {"id": derive_id(title, text), "title": title, "text": text}
 
 
-_LONG_DIGITS = re.compile(r"\d{19,}")
-
-
 def _loads(text: str) -> Any:
-    """orjson, or the stdlib parser where a run of 19+ digits may be an integer beyond 64 bits, which
-    orjson would turn into a float (the event keeps it exact, README "Messages"). Raises ``ValueError``."""
-    return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+    """JSON as a message value is parsed (``articles.loads_exact``: integers beyond 64 bits kept exact).
+    Raises ``ValueError``."""
+    return loads_exact(text.encode("utf-8", "surrogatepass"))
 
 
 def _with_id(obj: Any, where: str) -> dict[str, Any]:
