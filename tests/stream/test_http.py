@@ -52,3 +52,15 @@ def test_port_zero_picks_a_free_port():
         assert sock.getsockname()[1] > 0
     finally:
         sock.close()
+
+
+def test_a_revoked_partition_no_longer_counts_in_the_lag_reported_at_exit():
+    from collections import namedtuple
+
+    tp = namedtuple("TP", "topic partition")
+    settings = Settings()
+    state = WorkerState(settings)
+    state.lag[(settings.input_topic, 0)], state.lag[(settings.input_topic, 1)] = 5, 7
+    state.forget_partitions([tp(settings.input_topic, 1)])
+    assert state.unprocessed() == 5  # partition 1's lag is its new owner's to report
+    state.executor.shutdown()

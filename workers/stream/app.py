@@ -226,6 +226,7 @@ class WorkerState:
             if tp.topic == self.settings.input_topic:
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
                 self.processed.pop((tp.topic, tp.partition), None)
+                self.lag.pop((tp.topic, tp.partition), None)
 
     def update_lag(self) -> None:
         """Set ``unspun_consumer_lag`` from the consumer's highwater and our position per partition."""
