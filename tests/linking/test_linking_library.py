@@ -137,3 +137,18 @@ def test_pairs_are_learned_from_distinct_articles_only(originals, spun_copy):
     entries, problems = parse_lines(table_lines(counter.entries()), "learned", "export")
     assert not problems
     assert {(s, e.original) for e in entries for s in e.substitutes} == set(counter.learned)
+
+
+def test_fingerprint_records_of_the_earlier_layout_are_skipped_quietly(caplog):
+    import time
+    from types import SimpleNamespace
+
+    import orjson
+
+    from workers.settings import Settings
+    from workers.stream.linking import Linker
+
+    linker = Linker(Settings())
+    old = {"time": time.time(), "bands": ["ab", "cd"], "id": "x"}  # no "sketch": written before sketches
+    linker._on_fingerprint(SimpleNamespace(value=orjson.dumps(old), partition=0, offset=3))
+    assert len(linker.index) == 0 and not caplog.records

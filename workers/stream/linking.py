@@ -148,8 +148,8 @@ class Linker(Service):
 
     def _on_fingerprint(self, r: Any) -> None:
         record = orjson.loads(r.value)
-        if record["time"] < time.time() - self.settings.linking_window_s:
-            return
+        if record["time"] < time.time() - self.settings.linking_window_s or "sketch" not in record:
+            return  # too old, or written by an earlier fingerprint layout whose bands cannot match
         ref = Ref(r.partition, r.offset)
         with self._lock:
             self.index.add(record["bands"], ref, record["time"], bytes.fromhex(record["sketch"]))
