@@ -15,8 +15,9 @@ output is written as soon as the batches before it are. Outputs are written in i
 both files. No message-size limit applies to files (``UNSPUN_MAX_MESSAGE_BYTES`` is for Kafka).
 
 Parallelism: the models are loaded once in the parent, then ``jobs`` worker processes are forked
-from it (Linux ``fork``: the loaded models are shared copy-on-write; ``gc.freeze`` keeps the
-collector from touching, and so copying, those pages). Workers are replaced by forking again once
+from it (Linux ``fork``: the loaded models are shared copy-on-write; the enricher froze them out of
+the garbage collector's generations, which keeps the collector from touching, and so copying, those
+pages). Workers are replaced by forking again once
 the old pool's thread has ended; the progress bar runs no thread (it redraws when told).
 
 Resume: ``resume=True`` appends to both files after dropping a partial last line (an interrupted
@@ -28,7 +29,6 @@ finished line numbers are held in memory (about 60 bytes each).
 from __future__ import annotations
 
 import collections
-import gc
 import logging
 import os
 import signal
@@ -282,8 +282,6 @@ def _run(
             raise KeyboardInterrupt
         stop.append(signum)
 
-    gc.collect()
-    gc.freeze()  # the inherited objects stay out of the children's collections: their pages stay shared
     workers = _Workers(jobs)
     budget = settings.article_timeout_s or None
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -333,6 +331,5 @@ def _run(
         for s, handler in previous.items():
             signal.signal(s, handler)
         workers.close(kill=bool(window))
-        gc.unfreeze()
         totals.seconds = time.monotonic() - started
         totals.interrupted_by = stop[0] if stop else None

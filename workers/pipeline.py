@@ -80,7 +80,9 @@ class Enricher:
         self.extractor.extract_many(["Warm-up sentence about Portland."])
         # Tables, caches and models live as long as the process: taking them out of the cyclic garbage
         # collector's generations saves it walking them at every full collection (a tenth of the
-        # restorer's time on spun articles, measured with bench/library.py).
+        # restorer's time on spun articles, measured with bench/library.py), and forked backfill
+        # workers from copying their pages. Garbage of the loading is collected first, not kept.
+        gc.collect()
         gc.freeze()
         self.ready = True
 
