@@ -43,3 +43,22 @@ def test_a_row_without_edits_prints_no_precision_rather_than_nan(capsys):
     print_results({"data": "bundled", "rows": {"quiet": row}, "skipped": {}})
     [line] = [l for l in capsys.readouterr().out.splitlines() if "quiet spinner" in l]
     assert "n/a (0 edits)" in line and "nan" not in line and "1,234" in line
+
+
+def test_knowledge_counts_what_any_family_of_the_restorer_holds():
+    # the ceiling of recall: a substitution only the second family knows is known to the restorer
+    from pathlib import Path
+
+    from workers.evaluation.scoring import Doc, evaluate, summarise
+    from workers.restoration.families import Family
+    from workers.restoration.restorer import Restorer
+    from workers.restoration.table import load_table
+
+    data = Path(__file__).parents[1] / "restoration" / "data"
+    clean = "The company said it would open a new plant."
+    spun = "The enterprise said it would open a new plant."
+    doc = Doc("d1", "senate", clean, spun, [SpunSpan(4, 14, "company", "enterprise", "word")])
+    news = Family("news", load_table(data / "mini_table", use_cache=False))
+    other = Family("other", load_table(data / "other_family", use_cache=False))
+    assert summarise(evaluate(Restorer(families=[news]), [doc]))["knowledge"] == 0.0
+    assert summarise(evaluate(Restorer(families=[news, other]), [doc]))["knowledge"] == 1.0

@@ -16,7 +16,7 @@ what it replaced). Per row (spintax edits are not counted; the spinners make non
   spinning (also by source: ``news``, ``press``, ``pps``);
 - ``doc_auc``: ROC AUC of ``spin_score`` separating spun from clean versions; ``ece``: expected
   calibration error (10 bins) of all proposed edits' confidences;
-- ``knowledge``: spans whose spun form the restorer's table maps back to the original (the ceiling of
+- ``knowledge``: spans whose spun form one of the restorer's families maps back to the original (the ceiling of
   its recall); ``top_misses`` / ``top_wrong``: the most frequent spans left unrestored
   ("substitute -> original") and wrong edits ("received -> restored"), for reading what fails;
 - ``words_per_s``: whitespace words restored per second of the restoring thread's CPU time (one core,
@@ -185,6 +185,7 @@ def evaluate(restorer, docs: list[Doc], clean_cache: dict | None = None) -> Tall
     ({doc id: Restoration}) reuses the clean documents' results of a restorer with the same knowledge
     (their time is then not counted in ``words_per_s``)."""
     t = Tally()
+    reverses = [f.table.reverse for f in getattr(restorer, "families", ())]
     restorer.restore("Warm-up sentence: the company said on Monday.")
     for d in docs:
         rc = clean_cache.get(d.id) if clean_cache is not None else None
@@ -211,10 +212,9 @@ def evaluate(restorer, docs: list[Doc], clean_cache: dict | None = None) -> Tall
         t.words_lost += j.lost
         t.words_restored += j.restored
         t.spun_words += len(d.spun.split())
-        reverse = getattr(getattr(restorer, "table", None), "reverse", {})
         for s in d.spans:
-            cands = reverse.get(tuple(norms(s.substitute)), ())
-            t.spans_known += any(c.original.lower() == s.original.lower() for c in cands)
+            key = tuple(norms(s.substitute))
+            t.spans_known += any(c.original.lower() == s.original.lower() for r in reverses for c in r.get(key, ()))
         t.misses.update(f"{s.substitute.lower()} -> {s.original.lower()}" for s in j.unrestored)
         t.wrong.update(f"{e.original} -> {e.restored}" for e, o in zip(applied, j.ok) if not o)
         rejected = [e for e in rs.rejected if e.kind != "spintax"]
