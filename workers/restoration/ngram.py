@@ -26,11 +26,12 @@ scored over the same right context.
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from numba import njit
 
 from workers.restoration.tokens import normalise
 
@@ -39,9 +40,7 @@ __all__ = ["NgramModel", "default_model", "DEFAULT_PATH", "ALPHA"]
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "ngram.npz"
 ALPHA = 0.4  # stupid-backoff factor per backed-off order
 _BITS = 21
-_MASK = (1 << _BITS) - 1
 _LOG_ALPHA = float(np.log10(ALPHA))
-_HIST = np.minimum(np.arange(4096), 2)  # history length available at each position of a token list
 _UNKNOWN_MASK = (1 << 20) - 1  # distinct unknown ids: vocab_size + 20 bits of the token's hash
 
 
@@ -57,6 +56,95 @@ def _ungap(gaps: np.ndarray, run: np.ndarray) -> np.ndarray:
     return c - np.repeat(before, run)
 
 
+@njit(cache=True, nogil=True)
+def _find(sorted_ids, lo: int, hi: int, x: int) -> int:
+    """Index of ``x`` in ``sorted_ids[lo:hi]`` (ascending), or -1."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        y = sorted_ids[mid]
+        if y < x:
+            lo = mid + 1
+        elif y > x:
+            hi = mid
+        else:
+            return mid
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _score(tab, b_uv: int, v: int, w: int, hist: int):
+    """log10 stupid-backoff score of ``w`` after ``v`` with ``hist`` (0-2) words of history, and the index of
+    the bigram ``(v, w)`` (-1 when not stored). ``b_uv``: index of the bigram of the two previous words (-1
+    when not stored or not available), the previous position's result, so a window costs one bigram and one
+    trigram search per position. ``tab`` is ``NgramModel._tables``: a word's successors are one sorted run,
+    a bigram's third words another, so each search covers one run, not all keys."""
+    log_uni, log_uni_count, bi_off, bi_w2, bi_counts, tri_off, tri_w3, tri_counts = tab
+    b_vw = _find(bi_w2, bi_off[v], bi_off[v + 1], w) if hist >= 1 else -1
+    if hist >= 2 and b_uv >= 0:
+        t = _find(tri_w3, tri_off[b_uv], tri_off[b_uv + 1], w)
+        if t >= 0:
+            return np.log10(tri_counts[t] / max(bi_counts[b_uv], 1.0)), b_vw
+    if b_vw >= 0:
+        return np.log10(float(bi_counts[b_vw])) - log_uni_count[v] + (_LOG_ALPHA if hist >= 2 else 0.0), b_vw
+    return log_uni[w] + _LOG_ALPHA * hist, b_vw
+
+
+@njit(cache=True, nogil=True)
+def _score_run(tab, vocab_size: int, ids, lo: int, hi: int, start: int) -> float:
+    """Sum of the scores of ``ids[lo:hi]`` from position ``lo + start`` on, the list starting at ``lo``
+    (ids at or above ``vocab_size`` score as ``<unk>``)."""
+    total = 0.0
+    b = -1
+    v = 0
+    for q in range(hi - lo):
+        w = ids[lo + q]
+        w = w if w < vocab_size else 0
+        s, b_next = _score(tab, b, v, w, min(q, 2))
+        if q >= start:
+            total += s
+        b, v = b_next, w
+    return total
+
+
+@njit(cache=True, nogil=True)
+def _score_windows(tab, vocab_size: int, ids, lens, starts):
+    """Per window, ``_score_run`` over it (see ``score_flat``)."""
+    out = np.zeros(len(lens))
+    p = 0
+    for k in range(len(lens)):
+        out[k] = _score_run(tab, vocab_size, ids, p, p + lens[k], max(starts[k], 0))
+        p += lens[k]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _position_scores(tab, ids, start: int):
+    """``_score`` of each position of ``ids`` from ``start`` on (ids below the vocabulary size)."""
+    out = np.empty(len(ids) - start)
+    b = -1
+    for q in range(len(ids)):
+        s, b = _score(tab, b, ids[q - 1] if q >= 1 else 0, ids[q], min(q, 2))
+        if q >= start:
+            out[q - start] = s
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _count(tab, ids) -> int:
+    """Stored count of the bigram ``ids`` (2 ids), or the least count of the trigrams of 3 or more ids."""
+    bi_off, bi_w2, bi_counts, tri_off, tri_w3, tri_counts = tab[2:]
+    if len(ids) == 2:
+        b = _find(bi_w2, bi_off[ids[0]], bi_off[ids[0] + 1], ids[1])
+        return bi_counts[b] if b >= 0 else 0
+    least = -1
+    for q in range(2, len(ids)):
+        b = _find(bi_w2, bi_off[ids[q - 2]], bi_off[ids[q - 2] + 1], ids[q - 1])
+        t = _find(tri_w3, tri_off[b], tri_off[b + 1], ids[q]) if b >= 0 else -1
+        c = tri_counts[t] if t >= 0 else 0
+        least = c if least < 0 or c < least else least
+    return least
+
+
 class NgramModel:
     """Unigram/bigram/trigram counts with stupid-backoff scoring.
 
@@ -66,32 +154,59 @@ class NgramModel:
         vocab_size: vocabulary size including ``<unk>`` (id 0).
         meta: the file's metadata (dict: corpus, licence, pruning thresholds, build date, ...).
 
-    In memory: ``uni`` (float64 ``[vocab_size]`` counts), ``bi_keys`` (int64 sorted ``w1 << 21 | w2``) with
-    ``bi_counts`` (uint32), ``tri_keys`` (int64 sorted ``w1 << 42 | w2 << 21 | w3``) with ``tri_counts``.
+    In memory (the file's layout, about 40 MB): ``uni`` (float64 ``[vocab_size]`` counts); per word id its
+    run of successors (int32, sorted) with bigram counts (uint32); per bigram its run of third words with
+    trigram counts. Lookups are compiled (numba) binary searches within one run. ``bi_keys``/``tri_keys``
+    give the packed sorted keys on demand.
     """
 
-    def __init__(self, words: list[str], uni: np.ndarray, bi_keys: np.ndarray, bi_counts: np.ndarray,
-                 tri_keys: np.ndarray, tri_counts: np.ndarray, meta: dict):
+    def __init__(self, words: list[str], uni: np.ndarray, bi_run: np.ndarray, bi_w2: np.ndarray,
+                 bi_counts: np.ndarray, tri_run: np.ndarray, tri_w3: np.ndarray, tri_counts: np.ndarray, meta: dict):
         self.words = ["<unk>", *words]
         self._index: dict[str, int] = {w: i for i, w in enumerate(words, start=1)}
         self.uni = uni.astype(np.float64)
-        sentinel = np.array([np.iinfo(np.int64).max], dtype=np.int64)
-        zero = np.zeros(1, dtype=np.uint32)
-        # keys end with one sentinel entry (count 0); n-gram totals exclude it
-        self.bi_keys = np.concatenate((bi_keys, sentinel))
-        self.bi_counts = np.concatenate((bi_counts.astype(np.uint32), zero))
-        self.tri_keys = np.concatenate((tri_keys, sentinel))
-        self.tri_counts = np.concatenate((tri_counts.astype(np.uint32), zero))
-        self.n_bigrams, self.n_trigrams = len(bi_keys), len(tri_keys)
+        self.vocab_size = len(self.words)
+        self.n_bigrams, self.n_trigrams = len(bi_w2), len(tri_w3)
         self.meta = meta
         self.total = int(meta["tokens"])
         self.version = str(meta["version"])
-        self.vocab_size = len(self.words)
         # log10 unigram score per id, with an unseen word counted as 1 occurrence
         u = self.uni.copy()
         u[0] = 1.0
-        self._log_uni = np.log10(u / self.total)
-        self._log_uni_count = np.log10(np.maximum(self.uni, 1.0))
+        bi_off = np.zeros(self.vocab_size + 1, dtype=np.int64)
+        bi_off[1 : len(bi_run) + 1] = np.cumsum(bi_run, dtype=np.int64)
+        bi_off[len(bi_run) + 1 :] = bi_off[len(bi_run)]
+        tri_off = np.zeros(len(tri_run) + 1, dtype=np.int64)
+        tri_off[1:] = np.cumsum(tri_run, dtype=np.int64)
+        # arrays for the compiled lookups; a word's successors are the sorted run bi_w2[bi_off[w]:bi_off[w + 1]],
+        # a bigram's (index b) the run tri_w3[tri_off[b]:tri_off[b + 1]]
+        self._tables = (
+            np.log10(u / self.total), np.log10(np.maximum(self.uni, 1.0)),
+            bi_off, bi_w2.astype(np.int32), bi_counts.astype(np.uint32),
+            tri_off, tri_w3.astype(np.int32), tri_counts.astype(np.uint32),
+        )
+
+    @cached_property
+    def bi_keys(self) -> np.ndarray:
+        """Sorted packed bigram keys ``w1 << 21 | w2`` (int64), one per stored bigram (for checks and tools)."""
+        bi_off, bi_w2 = self._tables[2], self._tables[3]
+        return (np.repeat(np.arange(self.vocab_size, dtype=np.int64), np.diff(bi_off)) << _BITS) | bi_w2
+
+    @cached_property
+    def tri_keys(self) -> np.ndarray:
+        """Sorted packed trigram keys ``w1 << 42 | w2 << 21 | w3`` (int64), one per stored trigram."""
+        tri_off, tri_w3 = self._tables[5], self._tables[6]
+        return (np.repeat(self.bi_keys, np.diff(tri_off)) << _BITS) | tri_w3
+
+    @property
+    def bi_counts(self) -> np.ndarray:
+        """Counts (uint32) aligned with ``bi_keys``."""
+        return self._tables[4]
+
+    @property
+    def tri_counts(self) -> np.ndarray:
+        """Counts (uint32) aligned with ``tri_keys``."""
+        return self._tables[7]
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -102,19 +217,10 @@ class NgramModel:
         with np.load(path) as z:
             meta = json.loads(z["meta"].tobytes().decode("utf-8"))
             words = z["vocab"].tobytes().decode("utf-8").split("\n")
-            uni = z["uni_counts"]
             bi_run = z["bi_run"].astype(np.int64)
-            bi_w2 = _ungap(z["bi_w2"], bi_run)
-            bi_counts = z["bi_counts"]
             tri_run = z["tri_run"].astype(np.int64)
-            tri_w3 = _ungap(z["tri_w3"], tri_run)
-            tri_counts = z["tri_counts"]
-        bi_keys = np.repeat(np.arange(len(bi_run), dtype=np.int64) << _BITS, bi_run)
-        bi_keys |= bi_w2
-        del bi_w2
-        tri_keys = np.repeat(bi_keys << _BITS, tri_run)
-        tri_keys |= tri_w3
-        return cls(words, uni, bi_keys, bi_counts, tri_keys, tri_counts, meta)
+            return cls(words, z["uni_counts"], bi_run, _ungap(z["bi_w2"], bi_run), z["bi_counts"],
+                       tri_run, _ungap(z["tri_w3"], tri_run), z["tri_counts"], meta)
 
     # ------------------------------------------------------------------ lookups
     def ids(self, tokens: Sequence[str], distinct_unknown: bool = False) -> list[int]:
@@ -129,13 +235,6 @@ class NgramModel:
         v = self.vocab_size
         return [get(t) or get(normalise(t)) or v + (hash(t) & _UNKNOWN_MASK) for t in tokens]
 
-    @staticmethod
-    def _lookup(keys: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """Counts (int64) of the packed keys ``q`` in sorted ``keys``; 0 where absent. ``keys`` ends with
-        a sentinel larger than any real key whose count is 0, so no bounds check is needed."""
-        idx = np.searchsorted(keys, q)
-        return np.where(keys[idx] == q, counts[idx], 0)
-
     def count(self, tokens: Sequence[str]) -> int:
         """Exact training-corpus count of a 1-3 token n-gram; 0 when unseen, out of vocabulary (words
         seen fewer than 2 times) or pruned (see ``meta``). For 4 or more tokens returns the minimum of the
@@ -148,31 +247,9 @@ class NgramModel:
             return 0
         if n == 1:
             return int(self.uni[ids[0]])
-        if n == 2:
-            q = np.array([(ids[0] << _BITS) | ids[1]], dtype=np.int64)
-            return int(self._lookup(self.bi_keys, self.bi_counts, q)[0])
-        a = np.asarray(ids, dtype=np.int64)
-        q = (a[:-2] << (2 * _BITS)) | (a[1:-1] << _BITS) | a[2:]
-        return int(self._lookup(self.tri_keys, self.tri_counts, q).min())
+        return int(_count(self._tables, np.asarray(ids, dtype=np.int64)))
 
     # ------------------------------------------------------------------ scoring
-    def _score_ids(self, w: np.ndarray, v: np.ndarray, u: np.ndarray, hist: np.ndarray) -> np.ndarray:
-        """log10 stupid-backoff scores for words ``w`` with previous word ``v`` and the one before ``u``
-        (int64 arrays of equal length); ``hist`` (0, 1 or 2) is how much history each position has."""
-        n = len(w)
-        k2 = (v << _BITS) | w
-        # one search for both the bigram (v, w) and the trigram context (u, v)
-        c22 = self._lookup(self.bi_keys, self.bi_counts, np.concatenate((k2, (u << _BITS) | v)))
-        c2, cuv = c22[:n], c22[n:]
-        c3 = self._lookup(self.tri_keys, self.tri_counts, (u << (2 * _BITS)) | k2)
-        c2 = c2 * (hist >= 1)
-        c3 = c3 * (hist >= 2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s3 = np.log10(c3 / np.maximum(cuv, 1))
-            s2 = np.log10(c2) - self._log_uni_count[v] + _LOG_ALPHA * (hist >= 2)
-        s1 = self._log_uni[w] + _LOG_ALPHA * hist
-        return np.where(c3 > 0, s3, np.where(c2 > 0, s2, s1))
-
     def logprob(self, tokens: Sequence[str], start: int = 0) -> float:
         """Sum over positions ``i >= start`` of log10 S(tokens[i] | up to 2 previous tokens of the list).
 
@@ -187,13 +264,8 @@ class NgramModel:
         n = len(tokens)
         start = max(0, min(start, n))
         get = self._index.get
-        ids = [get(t) or get(normalise(t), 0) for t in tokens]
-        # history arrays: positions without history point at id 0, masked by ``hist``
-        lo = max(start - 2, 0)
-        pad = [0] * (2 - (start - lo))
-        a = np.array(pad + ids[lo:], dtype=np.int64)
-        hist = _HIST[start:n] if n <= len(_HIST) else np.minimum(np.arange(start, n), 2)
-        return self._score_ids(a[2:], a[1:-1], a[:-2], hist)
+        ids = np.array([get(t) or get(normalise(t), 0) for t in tokens], dtype=np.int64)
+        return _position_scores(self._tables, ids, start)
 
     def score_many(self, windows: Sequence[Sequence[str]], start_positions: Sequence[int] | int = 0) -> list[float]:
         """``[logprob(w, s) for w, s in zip(windows, start_positions)]`` in one vectorised pass.
@@ -217,28 +289,8 @@ class NgramModel:
         other, ``lens`` (int64, one per window) their lengths in tokens, ``starts`` (int64) the first
         scored position of each. Ids at or above ``vocab_size`` (see ``ids(distinct_unknown=True)``) score
         as ``<unk>``. Returns float64 log10 scores, one per window."""
-        m = len(lens)
-        if m == 0:
-            return np.zeros(0)
-        a = np.where(ids >= self.vocab_size, 0, ids)
-        offs = np.cumsum(lens) - lens
-        local = np.arange(len(a)) - np.repeat(offs, lens)  # position within its window
-        keep = local >= np.repeat(np.maximum(starts, 0), lens)
-        gi = np.flatnonzero(keep)
-        if len(gi) == 0:
-            return np.zeros(m)
-        hist = np.minimum(local[gi], 2)
-        w, v, u = a[gi], a[np.maximum(gi - 1, 0)] * (hist >= 1), a[np.maximum(gi - 2, 0)] * (hist >= 2)
-        if self.vocab_size < (1 << 20):
-            # Candidate windows share most of their positions: score each distinct one once.
-            key = (((u << 20 | v) << 20 | w) << 2) | hist
-            uniq, inverse = np.unique(key, return_inverse=True)
-            mask = (1 << 20) - 1
-            s = self._score_ids(uniq >> 2 & mask, uniq >> 22 & mask, uniq >> 42 & mask, uniq & 3)[inverse]
-        else:
-            s = self._score_ids(w, v, u, hist)
-        win = np.repeat(np.arange(m), lens)[gi]
-        return np.bincount(win, weights=s, minlength=m)
+        return _score_windows(self._tables, self.vocab_size, np.asarray(ids, dtype=np.int64),
+                              np.asarray(lens, dtype=np.int64), np.asarray(starts, dtype=np.int64))
 
     def __repr__(self) -> str:
         return (f"NgramModel(version={self.version!r}, total={self.total}, vocab_size={self.vocab_size}, "

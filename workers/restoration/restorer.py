@@ -44,6 +44,7 @@ from workers.restoration.calibration import Calibration, sigmoid
 from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
 from workers.restoration.decision import Decider, Option, Span
 from workers.restoration.edits import Edit, apply_edits
+from workers.restoration.ngram import NgramModel
 from workers.restoration.priors import (
     TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures,
 )
@@ -117,21 +118,14 @@ class Restoration:
     top: float = 0.0
 
 
-class _NullModel:
-    """Stand-in when no n-gram model is available: every token scores the same, every count is 0."""
+class _NullModel(NgramModel):
+    """Stand-in when no n-gram model is available: a model with no data, where every token is an unseen word
+    (its score depends only on how much history it has) and every count is 0."""
 
-    total = 1
-    version = "none"
-    vocab_size = 1
-
-    def ids(self, tokens: Sequence[str], distinct_unknown: bool = False) -> list[int]:
-        return [1 + (hash(t) & 0xFFFFF) if distinct_unknown else 0 for t in tokens]
-
-    def score_flat(self, ids, lens, starts):
-        return -6.0 * np.maximum(0, np.asarray(lens) - np.maximum(0, np.asarray(starts)))
-
-    def count(self, tokens: Sequence[str]) -> int:
-        return 0
+    def __init__(self):
+        none = np.zeros(0, dtype=np.int64)
+        super().__init__([], np.zeros(1), np.zeros(1, dtype=np.int64), none, none, none, none, none,
+                         {"tokens": 1, "version": "none"})
 
 
 def _logit(p: float) -> float:
@@ -478,7 +472,17 @@ class Restorer:
         c0, c_llr, c_top = self.cal.doc_linear(N)
         priors = [f.prior for f in self.families]
         spans: list[Span] = []
+        # a span not capitalised has the options of any other occurrence of its form with the same evidence
+        same: dict[tuple, list[Option]] = {}
         for (i, j), (key, fams) in sorted(span_at.items()):
+            cap = caps[i]
+            if not cap:
+                memo = (key, *[(fi, id(own)) for fi, own in fams.items()])
+                opts = same.get(memo)
+                if opts is not None:
+                    if opts:
+                        spans.append(Span(i, j, key, opts))
+                    continue
             mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, FormInfo.best record, FormInfo]
             keep_mass = 0.0
             pi_tot = 0.0
@@ -503,10 +507,11 @@ class Restorer:
                     else:
                         m[0] += pi * rho * rec[0].weight
             if f is None:
+                if not cap:
+                    same[memo] = []
                 continue
             log_keep = math.log(max(1e-6, 1 - keep_mass))
             pi = min(max(pi_tot, 1e-9), 1 - 1e-9)
-            cap = caps[i]
             midcap = cap and ((not init[i] and not head[i]) or toks[i].norm in names)
             prev_cap = i > 0 and capw[i - 1]
             next_cap = j < N and capw[j]
@@ -541,6 +546,8 @@ class Restorer:
                 why = (pi, c_o, f.count, f.is_original, c.weight, midcap, c.kind == "name",
                        len(key) > 1 or len(otoks) > 1, len(fc.candidates), bool(attested))
                 opts.append(Option(otoks, c.original, c.kind, bonus, why, 0.0, ids))
+            if not cap:
+                same[memo] = opts
             if opts:
                 spans.append(Span(i, j, key, opts))
         return spans
@@ -606,6 +613,20 @@ class Restorer:
                 taken[sp.i : sp.j] = [True] * (sp.j - sp.i)
         out.sort(key=lambda t: t[0].i)
         return out
+
+
+def compile_kernels() -> None:
+    """Compile the restorer's numba kernels (n-gram lookups, joint decision) now, or load them from numba's
+    on-disk cache (``__pycache__`` beside the modules, else the user's cache folder). The first compilation
+    takes about 15 s of CPU; set-up runs it so that a worker or test does not pay it at its first article."""
+    from workers.restoration import ngram
+
+    m = _NullModel()
+    opts = [Option((w,), w, "word", 0.0, ids=(0,)) for w in ("b", "c")]
+    Decider(m, 1.0).decide([0, 0, 0, 0], [Span(0, 1, ("a",), opts), Span(1, 3, ("a", "a"), opts), Span(2, 3, ("a",), opts)])
+    ngram._count(m._tables, np.zeros(3, dtype=np.int64))
+    m.logprob(["a", "b"])
+    m.score_flat(np.zeros(2, dtype=np.int64), np.array([2]), np.array([1]))
 
 
 @lru_cache(maxsize=1)
