@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -55,11 +56,19 @@ class Calibration:
         """Calibrated probability that an edit is right. With ``edit_weights`` (intercept first, then
         one weight per feature of ``Restorer.edit_features``) a logistic model over ``features``;
         otherwise Platt scaling of the model posterior ``p``."""
-        if self.edit_weights and features is not None and len(features) + 1 == len(self.edit_weights):
-            z = self.edit_weights[0] + sum(w * x for w, x in zip(self.edit_weights[1:], features))
-            return sigmoid(z)
-        p = min(max(p, 1e-9), 1 - 1e-9)
-        return sigmoid(self.edit_a * math.log(p / (1 - p)) + self.edit_b)
+        return self.edit_confidences([p], None if features is None else [features])[0]
+
+    def edit_confidences(self, ps: Sequence[float], features: Sequence[Sequence[float]] | None = None) -> list[float]:
+        """``edit_confidence`` of many edits at once: posteriors ``ps`` and, per edit, its features."""
+        if not len(ps):
+            return []
+        w = self.edit_weights
+        if w and features is not None and len(features[0]) + 1 == len(w):
+            z = w[0] + np.asarray(features, dtype=np.float64) @ np.asarray(w[1:], dtype=np.float64)
+        else:
+            p = np.clip(np.asarray(ps, dtype=np.float64), 1e-9, 1 - 1e-9)
+            z = self.edit_a * np.log(p / (1 - p)) + self.edit_b
+        return (1.0 / (1.0 + np.exp(-np.clip(z, -700.0, 700.0)))).tolist()
 
     def doc_score(self, llr: float, n_tokens: int, top: float = 0.0) -> float:
         """Probability the article is spun (see ``doc_logit``)."""

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from workers.restoration.ngram import _score_run
+from workers.restoration.ngram import _score_run, new_cache
 
 MAX_OPTIONS = 2  # per span, after the independent pass
 MAX_COMBOS = 64  # per group of interacting spans
@@ -61,8 +61,8 @@ class Span(NamedTuple):
     options: list[Option]
 
 
-@njit(cache=True, nogil=True)
-def _independent(tab, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat):
+@njit(cache=True)
+def _independent(tab, cache, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat):
     """Pass 1. Per option (flat index): its value (n-gram score x ``lmw`` + bonus, nats), its posterior and
     whether it is kept (fewer than ``MAX_OPTIONS`` of the span's options have a higher posterior, or an equal
     one and come first, and its posterior is >= ``MIN_POSTERIOR``); per span the value of keeping it."""
@@ -80,7 +80,7 @@ def _independent(tab, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat):
         i, j = si[s], sj[s]
         left = max(i - 2, 0)
         right = min(j + 2, N)
-        keep_val[s] = _score_run(tab, V, nid, left, right, i - left) * lmw + 0.0
+        keep_val[s] = _score_run(tab, cache, V, nid, left, right, i - left) * lmw + 0.0
         a, b = ofirst[s], ofirst[s + 1]
         m = keep_val[s]
         for o in range(a, b):
@@ -94,7 +94,7 @@ def _independent(tab, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat):
             for q in range(j, right):
                 buf[L] = nid[q]
                 L += 1
-            val[o] = _score_run(tab, V, buf, 0, L, i - left) * lmw + obonus[o]
+            val[o] = _score_run(tab, cache, V, buf, 0, L, i - left) * lmw + obonus[o]
             m = max(m, val[o])
         z = np.exp(keep_val[s] - m)
         for o in range(a, b):
@@ -110,7 +110,7 @@ def _independent(tab, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat):
     return val, post, keep_val, kept
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _combos(ri, rj, nopt, first, last, limit):
     """Non-overlapping assignments (0 keeps a span, k takes its option k <= ``limit``) of spans
     ``first..last-1`` (starts ``ri``, ends ``rj``), in depth-first order (keeping first), at most
@@ -145,8 +145,8 @@ def _combos(ri, rj, nopt, first, last, limit):
     return out[:n]
 
 
-@njit(cache=True, nogil=True)
-def _job(tab, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a, ll, b_rel, rl, merge,
+@njit(cache=True)
+def _job(tab, cache, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a, ll, b_rel, rl, merge,
          out_ci, out_p, out_pk):
     """Score the combinations ``combos`` (rows x slots) of the group's spans ``slots`` (indices into the
     pruned spans; the group starts at article token ``a`` with ``ll``/``rl`` context tokens available and
@@ -191,14 +191,14 @@ def _job(tab, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a
         for q in range(pos, a + hi):
             buf[L] = nid[q]
             L += 1
-        val[r] = _score_run(tab, V, buf, 0, L, a2 - lo) * lmw + bsum
+        val[r] = _score_run(tab, cache, V, buf, 0, L, a2 - lo) * lmw + bsum
         if merge:
             wlen[r] = L
             wins[r, :L] = buf[:L]
     _settle(val, combos, slots, pi, pj, merge, wins, wlen, out_ci, out_p, out_pk)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _settle(val, combos, slots, pi, pj, merge, wins, wlen, out_ci, out_p, out_pk):
     """The best outcome of a job's rows (values ``val``; with ``merge``, rows whose windows ``wins`` are
     equal are one outcome) and each slot's choice, posterior and posterior of keeping."""
@@ -249,13 +249,14 @@ def _settle(val, combos, slots, pi, pj, merge, wins, wlen, out_ci, out_p, out_pk
         out_pk[s] = pk / z
 
 
-@njit(cache=True, nogil=True)
-def _decide(tab, V, lmw, nid, si, sj, ofirst, obonus, ohash, khash, ifirst, iflat):
+@njit(cache=True)
+def _decide(tab, V, n_bigrams, lmw, nid, si, sj, ofirst, obonus, ohash, khash, ifirst, iflat):
     """Both passes over flattened spans (starts ``si``, ends ``sj``, options ``ofirst[s]:ofirst[s + 1]``
     with bonus ``obonus``, text hashes ``ohash`` and ids ``iflat[ifirst[o]:ifirst[o + 1]]``; ``khash``: text
     hash of each span's spun form). Returns, per span, the option taken (flat index, -1: kept), its
     posterior, the posterior of keeping, and its independent n-gram gain (nats)."""
-    val, post, keep_val, kept = _independent(tab, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat)
+    cache = new_cache(V, n_bigrams)
+    val, post, keep_val, kept = _independent(tab, cache, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat)
     S = len(si)
     # the pruned spans: those with a kept option, their options likeliest first
     pspan = np.empty(S, dtype=np.int64)
@@ -313,12 +314,12 @@ def _decide(tab, V, lmw, nid, si, sj, ofirst, obonus, ohash, khash, ifirst, ifla
             if len(combos) > MAX_COMBOS:
                 combos = _combos(pi, pj, pn, g0, g1, 1)
             if len(combos) <= MAX_COMBOS:
-                _job(tab, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a, ll, b - a, rl, True,
+                _job(tab, cache, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a, ll, b - a, rl, True,
                      out_ci, out_p, out_pk)
             else:  # too dense: decide span by span
                 one = np.array([[0], [1]], dtype=np.int64)
                 for s in range(g0, g1):
-                    _job(tab, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, one, np.array([s]), a, ll, b - a,
+                    _job(tab, cache, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, one, np.array([s]), a, ll, b - a,
                          rl, False, out_ci, out_p, out_pk)
         g0 = g1
     chosen = np.full(S, -1, dtype=np.int64)
@@ -360,7 +361,7 @@ class Decider:
         ifirst = np.zeros(len(opts) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, ids), dtype=np.int64, count=len(opts)), out=ifirst[1:])
         chosen, p, pk, gain = _decide(
-            self.model._tables, self.model.vocab_size, self.lmw, np.asarray(nid, dtype=np.int64),
+            self.model._tables, self.model.vocab_size, self.model.n_bigrams, self.lmw, np.asarray(nid, dtype=np.int64),
             np.array(si, dtype=np.int64), np.array(sj, dtype=np.int64), ofirst, np.array(bonus, dtype=np.float64),
             np.fromiter(map(hash, toks), dtype=np.int64, count=len(opts)),
             np.fromiter(map(hash, keys), dtype=np.int64, count=S),

@@ -89,30 +89,64 @@ def _score(tab, b_uv: int, v: int, w: int, hist: int):
     return log_uni[w] + _LOG_ALPHA * hist, b_vw
 
 
-@njit(cache=True, nogil=True)
-def _score_run(tab, vocab_size: int, ids, lo: int, hi: int, start: int) -> float:
+_CACHE_BITS = 14  # entries of the score cache of one call: 2**14 (320 KB)
+
+
+@njit(cache=True)
+def new_cache(vocab_size: int, n_bigrams: int):
+    """An empty score cache for ``_score_run``: direct-mapped, keyed by (previous bigram, previous word, word,
+    history); candidate windows share most of their positions. Empty (no caching) when the key would not
+    fit 63 bits."""
+    fits = (n_bigrams + 2) * 4.0 * vocab_size * vocab_size < 2.0**62
+    n = 1 << _CACHE_BITS if fits else 0
+    return np.zeros(n, dtype=np.uint64), np.empty(n), np.empty(n, dtype=np.int64)
+
+
+@njit(cache=True)
+def _cached_score(tab, cache, vocab_size: int, b_uv: int, v: int, w: int, hist: int):
+    """``_score`` through ``cache`` (see ``new_cache``)."""
+    keys, vals, nexts = cache
+    if len(keys) == 0:
+        return _score(tab, b_uv, v, w, hist)
+    V = np.uint64(vocab_size)
+    key = ((np.uint64(b_uv + 1) * V + np.uint64(v)) * V + np.uint64(w)) * np.uint64(4) + np.uint64(hist + 1)  # > 0
+    h = (key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _CACHE_BITS)
+    if keys[h] == key:
+        return vals[h], nexts[h]
+    s, b_vw = _score(tab, b_uv, v, w, hist)
+    keys[h], vals[h], nexts[h] = key, s, b_vw
+    return s, b_vw
+
+
+@njit(cache=True)
+def _score_run(tab, cache, vocab_size: int, ids, lo: int, hi: int, start: int) -> float:
     """Sum of the scores of ``ids[lo:hi]`` from position ``lo + start`` on, the list starting at ``lo``
-    (ids at or above ``vocab_size`` score as ``<unk>``)."""
+    (ids at or above ``vocab_size`` score as ``<unk>``); ``cache`` from ``new_cache``."""
     total = 0.0
     b = -1
     v = 0
     for q in range(hi - lo):
         w = ids[lo + q]
         w = w if w < vocab_size else 0
-        s, b_next = _score(tab, b, v, w, min(q, 2))
-        if q >= start:
-            total += s
-        b, v = b_next, w
+        if q < start - 1:  # context only: its bigram is what the next position needs
+            b = _find(tab[3], tab[2][v], tab[2][v + 1], w) if q >= 1 else -1
+        else:
+            s, b_next = _cached_score(tab, cache, vocab_size, b, v, w, min(q, 2))
+            if q >= start:
+                total += s
+            b = b_next
+        v = w
     return total
 
 
-@njit(cache=True, nogil=True)
-def _score_windows(tab, vocab_size: int, ids, lens, starts):
+@njit(cache=True)
+def _score_windows(tab, vocab_size: int, n_bigrams: int, ids, lens, starts):
     """Per window, ``_score_run`` over it (see ``score_flat``)."""
     out = np.zeros(len(lens))
+    cache = new_cache(vocab_size, n_bigrams)
     p = 0
     for k in range(len(lens)):
-        out[k] = _score_run(tab, vocab_size, ids, p, p + lens[k], max(starts[k], 0))
+        out[k] = _score_run(tab, cache, vocab_size, ids, p, p + lens[k], max(starts[k], 0))
         p += lens[k]
     return out
 
@@ -289,7 +323,7 @@ class NgramModel:
         other, ``lens`` (int64, one per window) their lengths in tokens, ``starts`` (int64) the first
         scored position of each. Ids at or above ``vocab_size`` (see ``ids(distinct_unknown=True)``) score
         as ``<unk>``. Returns float64 log10 scores, one per window."""
-        return _score_windows(self._tables, self.vocab_size, np.asarray(ids, dtype=np.int64),
+        return _score_windows(self._tables, self.vocab_size, self.n_bigrams, np.asarray(ids, dtype=np.int64),
                               np.asarray(lens, dtype=np.int64), np.asarray(starts, dtype=np.int64))
 
     def __repr__(self) -> str:

@@ -283,7 +283,7 @@ class Restorer:
         rejected: list[Edit] = []
         features: dict = {}
         curly = bool(chosen) and text.count("\u2019") > text.count("'")
-        props: list[tuple[tuple[str, ...], str, Edit]] = []
+        found: list[tuple] = []  # proposed edits before their confidence
         for (sp, opt, p, p_keep) in chosen:
             a, b = toks[sp.i].start, toks[sp.j - 1].end
             orig = text[a:b]
@@ -300,10 +300,12 @@ class Restorer:
             if restored == orig:
                 continue
             feats = self.edit_features(p, opt, p_keep)
-            conf = self.cal.edit_confidence(p, feats)
             if self.collect_features:
                 features[(a, b)] = feats
-            props.append((sp.key, restored.lower(), Edit(a, b, orig, restored, conf, opt.kind)))  # type: ignore[arg-type]
+            found.append((sp.key, restored.lower(), a, b, orig, restored, opt.kind, p, feats))
+        confs = self.cal.edit_confidences([t[7] for t in found], [t[8] for t in found])
+        props = [(key, low, Edit(a, b, orig, restored, conf, kind))  # type: ignore[arg-type]
+                 for (key, low, a, b, orig, restored, kind, _, _), conf in zip(found, confs)]
         # a spinner swaps a form the same way throughout an article: a confident restoration of a form
         # lends half its log-odds to the other occurrences of the same form restored the same way
         best: dict[tuple, list[float]] = {}  # (form, restored) -> its two highest confidences
@@ -477,7 +479,7 @@ class Restorer:
         for (i, j), (key, fams) in sorted(span_at.items()):
             cap = caps[i]
             if not cap:
-                memo = (key, *[(fi, id(own)) for fi, own in fams.items()])
+                memo = (key, *fams, *map(id, fams.values()))
                 opts = same.get(memo)
                 if opts is not None:
                     if opts:
