@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -93,3 +94,27 @@ def test_held_out_rule_is_stable():
     share = sum(map(is_held_out, names)) / len(names)
     assert 0.03 < share < 0.07
     assert is_held_out(names[0]) == is_held_out(names[0])
+
+
+def test_windows_scored_in_one_batch_equal_each_scored_alone(model):
+    # score_many shares a cache of positions between windows; every window must still get its own score
+    rng = random.Random(7)
+    toks = norms("The senator said the company will hire hundreds of new workers next year, and the zzqxv "
+                 "corporate mentioned that 1000's of residents got here to the meeting in Washington.")
+    windows, starts = [], []
+    for _ in range(3000):
+        a = rng.randrange(len(toks))
+        windows.append(toks[a : a + rng.randint(1, 7)])
+        starts.append(rng.randint(0, 3))
+    got = model.score_many(windows, starts)
+    assert all(math.isclose(g, model.logprob(w, s), abs_tol=1e-9) for g, w, s in zip(got, windows, starts))
+
+
+def test_counts_agree_with_the_sorted_keys(model):
+    # lookups search one run of the file's layout; the packed sorted keys are an independent reading of it
+    mask = (1 << 21) - 1
+    for keys, counts, n in ((model.bi_keys, model.bi_counts, 2), (model.tri_keys, model.tri_counts, 3)):
+        for k in range(0, len(keys), len(keys) // 400):
+            ids = [int(keys[k]) >> (21 * (n - 1 - t)) & mask for t in range(n)]
+            if 0 not in ids:
+                assert model.count([model.words[i] for i in ids]) == counts[k]
