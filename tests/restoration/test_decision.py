@@ -156,3 +156,18 @@ def test_unknown_words_stay_distinct(model):
     ids = model.ids(["zzqxv", "qqzxw", "said"], distinct_unknown=True)
     assert ids[0] != ids[1] and min(ids[:2]) >= model.vocab_size and ids[2] < model.vocab_size
     assert model.ids(["zzqxv", "qqzxw"]) == [0, 0]
+
+
+def test_many_overlapping_spans_are_decided_like_the_definition(model):
+    # dozens of spans covering one token (long forms of a learned family can stack up like this): the
+    # combinations are enumerated from valid prefixes only, so this ends at once and still matches
+    rng = random.Random(11)
+    n = SENTENCE[:24]
+    spans = sorted({(i, i + L) for L in range(1, 8) for i in range(10 - L + 1, 11)})
+    spans = [Span(i, j, tuple(n[i:j]), _options(model, rng, rng.randint(1, 3))) for i, j in spans]
+    got = Decider(model, LMW).decide(model.ids(n, True), spans)
+    want = reference(model, n, spans)
+    assert len(spans) > 25
+    assert [(sp.i, sp.j, o.surface) for sp, o, _, _ in got] == [t[:3] for t in want]
+    for (_, _, p, pk), (*_, wp, wpk) in zip(got, want):
+        assert p == pytest.approx(wp, abs=1e-9) and pk == pytest.approx(wpk, abs=1e-9)

@@ -113,34 +113,29 @@ def _independent(tab, cache, V, lmw, nid, si, sj, ofirst, obonus, ifirst, iflat)
 @njit(cache=True)
 def _combos(ri, rj, nopt, first, last, limit):
     """Non-overlapping assignments (0 keeps a span, k takes its option k <= ``limit``) of spans
-    ``first..last-1`` (starts ``ri``, ends ``rj``), in depth-first order (keeping first), at most
-    ``MAX_COMBOS + 1``. Returns an int64 array (combinations x spans)."""
+    ``first..last-1`` (starts ``ri``, ends ``rj``), depth first (keeping first), at most ``MAX_COMBOS + 1``.
+    Only valid prefixes are extended, so the work is bounded by the combinations returned, however
+    many spans overlap. Returns an int64 array (combinations x spans)."""
     m = last - first
     out = np.zeros((MAX_COMBOS + 1, m), dtype=np.int64)
     n = 0
-    cur = np.zeros(m, dtype=np.int64)
-    while True:
-        ok = True
-        end = -1
-        for t in range(m):
-            if cur[t]:
-                if ri[first + t] < end:
-                    ok = False
-                    break
-                end = rj[first + t]
-        if ok:
-            out[n] = cur
-            n += 1
-            if n > MAX_COMBOS:
-                break
-        t = m - 1  # next assignment in lexicographic order (the depth-first order)
-        while t >= 0:
-            cur[t] += 1
-            if cur[t] <= min(nopt[first + t], limit):
-                break
-            cur[t] = 0
+    cur = np.full(m, -1, dtype=np.int64)
+    end = np.full(m + 1, -1, dtype=np.int64)  # end of the last span taken before each level
+    t = 0
+    while t >= 0:
+        cur[t] += 1
+        c = cur[t]
+        if c > min(nopt[first + t], limit) or (c > 0 and ri[first + t] < end[t]):
+            cur[t] = -1  # this level is exhausted (an overlap rules out every option alike)
             t -= 1
-        if t < 0:
+            continue
+        end[t + 1] = rj[first + t] if c > 0 else end[t]
+        if t < m - 1:
+            t += 1
+            continue
+        out[n] = cur
+        n += 1
+        if n > MAX_COMBOS:
             break
     return out[:n]
 
