@@ -309,8 +309,8 @@ def _decide(tab, V, n_bigrams, lmw, nid, si, sj, ofirst, obonus, ohash, khash, i
             if len(combos) > MAX_COMBOS:
                 combos = _combos(pi, pj, pn, g0, g1, 1)
             if len(combos) <= MAX_COMBOS:
-                _job(tab, cache, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a, ll, b - a, rl, True,
-                     out_ci, out_p, out_pk)
+                _job(tab, cache, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, slots, a, ll, b - a, rl,
+                     True, out_ci, out_p, out_pk)
             else:  # too dense: decide span by span
                 one = np.array([[0], [1]], dtype=np.int64)
                 for s in range(g0, g1):

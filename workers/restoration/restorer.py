@@ -625,7 +625,8 @@ def compile_kernels() -> None:
 
     m = _NullModel()
     opts = [Option((w,), w, "word", 0.0, ids=(0,)) for w in ("b", "c")]
-    Decider(m, 1.0).decide([0, 0, 0, 0], [Span(0, 1, ("a",), opts), Span(1, 3, ("a", "a"), opts), Span(2, 3, ("a",), opts)])
+    spans = [Span(0, 1, ("a",), opts), Span(1, 3, ("a", "a"), opts), Span(2, 3, ("a",), opts)]
+    Decider(m, 1.0).decide([0, 0, 0, 0], spans)
     ngram._count(m._tables, np.zeros(3, dtype=np.int64))
     m.logprob(["a", "b"])
     m.score_flat(np.zeros(2, dtype=np.int64), np.array([2]), np.array([1]))
