@@ -129,9 +129,9 @@ def breakdown(enricher, docs: list[dict], batch: int) -> None:
 
 # The restorer's steps (see workers/restoration/restorer.py), timed by wrapping their methods.
 STEPS = (
-    ("restorer", "_evidence", "evidence per family"),
-    ("restorer", "_options", "candidates and their priors"),
-    ("decider", "decide", "decision (both passes, compiled)"),
+    ("index", "scan", "evidence scan (compiled)"),
+    ("restorer", "_options", "candidates and their priors (compiled)"),
+    ("decider", "decide_arrays", "decision, both passes (compiled)"),
     ("restorer", "_consistent", "consistency across occurrences"),
 )
 
@@ -140,7 +140,7 @@ def restorer_steps(restorer, texts: list[str], label: str) -> None:
     """CPU ms per text of each restorer step over ``texts``, the rest (tokens, attribution, edits) last."""
     import time
 
-    owners = {"restorer": restorer, "decider": restorer._decider, "model": restorer.model}
+    owners = {"restorer": restorer, "decider": restorer._decider, "index": restorer._index}
     spent = {name: 0.0 for *_, name in STEPS}
 
     def wrap(fn, name):
@@ -167,7 +167,7 @@ def restorer_steps(restorer, texts: list[str], label: str) -> None:
     for name, sec in spent.items():
         print(f"    {name:36s} {1000 * sec / n:8.1f}")
     own = total - sum(sec for name, sec in spent.items() if not name.startswith("("))
-    print(f"    {'the rest (tokens, attribution, edits)':36s} {1000 * own / n:8.1f}")
+    print(f"    {'the rest (tokens, evidence sums, edits)':36s} {1000 * own / n:8.1f}")
 
 
 if __name__ == "__main__":

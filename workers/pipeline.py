@@ -75,6 +75,9 @@ class Enricher:
         self.versions = {"unspun": __version__, "spacy_model": str(extractor.version), "spinner_table": "unknown"}
         self.versions.update({names.get(k, k): str(v) for k, v in getattr(restorer, "version", {}).items()})
         # Warm-up, so the first article's latency is its own and not the loading of models.
+        from workers.restoration.restorer import compile_kernels
+
+        compile_kernels()  # says so when it has to compile (no cache)
         detect_language("warm up the language identifier with a sentence long enough to be classified")
         self.restorer.restore("The corporate mentioned it.")
         self.extractor.extract_many(["Warm-up sentence about Portland."])

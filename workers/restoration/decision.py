@@ -355,19 +355,30 @@ class Decider:
         np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=S), out=ofirst[1:])
         ifirst = np.zeros(len(opts) + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, ids), dtype=np.int64, count=len(opts)), out=ifirst[1:])
-        chosen, p, pk, gain = _decide(
-            self.model._tables, self.model.vocab_size, self.model.n_bigrams, self.lmw, np.asarray(nid, dtype=np.int64),
-            np.array(si, dtype=np.int64), np.array(sj, dtype=np.int64), ofirst, np.array(bonus, dtype=np.float64),
-            np.fromiter(map(hash, toks), dtype=np.int64, count=len(opts)),
-            np.fromiter(map(hash, keys), dtype=np.int64, count=S),
-            ifirst, np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(ifirst[-1])))
+        out = []
+        for s, o, ps, pks, g in self.decide_arrays(
+                nid, np.array(si, dtype=np.int64), np.array(sj, dtype=np.int64), ofirst,
+                np.array(bonus, dtype=np.float64), np.fromiter(map(hash, toks), dtype=np.int64, count=len(opts)),
+                np.fromiter(map(hash, keys), dtype=np.int64, count=S), ifirst,
+                np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(ifirst[-1]))):
+            o = opts[o]
+            out.append((spans[s], Option(o[0], o[1], o[2], o[3], o[4], g, o[6]), ps, pks))
+        return out
+
+    def decide_arrays(self, nid, si, sj, ofirst, obonus, ohash, khash, ifirst, iflat) -> list[tuple]:
+        """``decide`` on spans and options given as arrays (see ``_decide``). Returns (span index, option
+        index, posterior, posterior of keeping, n-gram gain in nats) of the chosen spans, ordered by start
+        and non-overlapping."""
+        if not len(si):
+            return []
+        chosen, p, pk, gain = _decide(self.model._tables, self.model.vocab_size, self.model.n_bigrams, self.lmw,
+                                      np.asarray(nid, dtype=np.int64), si, sj, ofirst, obonus, ohash, khash,
+                                      ifirst, iflat)
         out = []
         last = -1
         for s, o, ps, pks, g in zip(*[np.compress(chosen >= 0, v).tolist()
-                                      for v in (np.arange(S), chosen, p, pk, gain)]):
-            sp = spans[s]
-            if sp.i >= last:  # a span may be chosen in two jobs only when split; the first met is kept
-                o = opts[o]
-                out.append((sp, Option(o[0], o[1], o[2], o[3], o[4], g, o[6]), ps, pks))
-                last = sp.j
+                                      for v in (np.arange(len(si)), chosen, p, pk, gain)]):
+            if si[s] >= last:  # a span may be chosen in two jobs only when split; the first met is kept
+                out.append((s, o, ps, pks, g))
+                last = sj[s]
         return out

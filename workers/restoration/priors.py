@@ -13,14 +13,15 @@ is itself a table original (then the spinner rewrites some of its occurrences). 
 that the article is spun: "1000's" (never in clean text) gives a large positive value, "mentioned" a
 small one. A table original left unchanged gives ``log(1 - rho)``: the evidence that the article is clean.
 The article's evidence (``article_evidence``) sums these at each rate of ``RHO_GRID`` and averages the
-likelihood ratios over the rates, so lightly spun articles are not taken for clean ones; the posterior mean
-rate is the article's own substitution rate used in the restorer's priors.
+likelihood ratios over the rates, so lightly spun articles are not taken for clean ones.
 """
 
 from __future__ import annotations
 
 import math
 from typing import NamedTuple, Protocol, Sequence
+
+import numpy as np
 
 from workers.restoration.table import Candidate, SpinnerTable
 from workers.restoration.tokens import norms, spelling_key
@@ -89,19 +90,18 @@ def unchanged_llr(rho: float) -> float:
 
 # Spinners differ in how much they rewrite (hand-spun news: 20-40 % of the table's originals; the
 # benchmark's emulation 40-90 %). The article evidence is the likelihood ratio averaged over these rates
-# (uniform prior), and the article's own rate is estimated as the posterior mean over them.
+# (uniform prior).
 RHO_GRID = (0.3, 0.45, 0.6, 0.75, 0.9)
 _UNCHANGED_GRID = tuple(unchanged_llr(r) for r in RHO_GRID)
 
 
-def article_evidence(spun, n_unchanged: int) -> tuple[list[float], float, float]:
-    """Evidence of an article from ``spun`` ((FormInfo, occurrences) pairs) and the number of table originals
-    left unchanged. Returns (llr per rate of ``RHO_GRID``, llr averaged over the rates (nats), posterior
-    mean rate)."""
-    tot = [n_unchanged * u for u in _UNCHANGED_GRID]
-    for f, k in spun:
-        tot = [t + k * v for t, v in zip(tot, f.llrs)]
-    return tot, mean_llr(tot), posterior_rate(tot)
+def article_evidence(counts: np.ndarray, llrs: np.ndarray, n_unchanged: int) -> tuple[list[float], float]:
+    """Evidence of an article from its spun forms, ``counts`` (occurrences of each form) and ``llrs`` (each
+    form's ``FormInfo.llrs``, one row per form), and the number of table originals left unchanged. Returns
+    (llr per rate of ``RHO_GRID``, llr averaged over the rates), nats."""
+    tot = (n_unchanged * np.asarray(_UNCHANGED_GRID) + counts @ llrs).tolist() if len(counts) else \
+        [n_unchanged * u for u in _UNCHANGED_GRID]
+    return tot, mean_llr(tot)
 
 
 def mean_llr(tot: list[float]) -> float:
@@ -110,23 +110,14 @@ def mean_llr(tot: list[float]) -> float:
     return mx + math.log(sum(math.exp(t - mx) for t in tot) / len(tot))
 
 
-def posterior_rate(tot: list[float]) -> float:
-    """Posterior mean of the rate under a uniform prior over ``RHO_GRID``."""
-    mx = max(tot)
-    ws = [math.exp(t - mx) for t in tot]
-    return sum(w * r for w, r in zip(ws, RHO_GRID)) / sum(ws)
-
-
 TOP_SIGNATURES = 3  # occurrences that make an article's strongest signatures
 
 
-def top_signatures(spun) -> float:
+def top_signatures(counts: np.ndarray, llr: np.ndarray) -> float:
     """Sum of the ``TOP_SIGNATURES`` largest positive form llrs (nats, at the calibrated rate) over the
-    article's occurrences (``spun``: (FormInfo, occurrences) pairs). A short text has too few forms for
-    the length-normalised sum to speak, but two forms clean text almost never has are a signature."""
-    vals: list[float] = []
-    for f, k in spun:
-        if f.llr > 0:
-            vals.extend([f.llr] * min(k, TOP_SIGNATURES))
-    vals.sort(reverse=True)
-    return sum(vals[:TOP_SIGNATURES])
+    article's occurrences (``counts`` of each form, ``llr`` its ``FormInfo.llr``). A short text has too few
+    forms for the length-normalised sum to speak, but two forms clean text almost never has are a
+    signature."""
+    pos = llr > 0
+    vals = np.sort(np.repeat(llr[pos], np.minimum(counts[pos], TOP_SIGNATURES)))[::-1]
+    return float(sum(vals[:TOP_SIGNATURES].tolist()))

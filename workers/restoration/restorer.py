@@ -6,7 +6,8 @@ Steps for one text (see ``Restorer.restore``):
 2. Knowledge comes in spinner families (``families.py``: the shipped news table, the WordNet-synset
    family, each imported dictionary, learned substitutions). In every family, each token span whose
    normalised tokens are a spun form of its table is a candidate span; its options are the originals,
-   inflected like the spun form (``table.py``).
+   inflected like the spun form (``table.py``). The families' forms are indexed by token ids and found by
+   one compiled scan (``matching.py``).
 3. Article-level evidence per family: the naive-Bayes log-likelihood ratio of the article's forms of
    that family (``priors.py``) and its strongest signatures give the family's calibrated log-odds that
    the article was spun with it; the article is attributed to the strongest family, or to none
@@ -17,7 +18,8 @@ Steps for one text (see ``Restorer.restore``):
    (``pi_f``: the probability that the article's spinner uses family ``f``'s pairs, without the span's
    own evidence; ``rho``: substitution rate; ``w_f``: the family's weight of the pair; ``m_f``: the spun
    form is itself one of its originals) plus the n-gram log-probability gain of the window (2 tokens
-   left, the variant, 2 tokens right) over keeping the span (``ngram.py``).
+   left, the variant, 2 tokens right) over keeping the span (``ngram.py``). The priors are computed in
+   compiled code from each form's facts kept as arrays (``candidates.py``).
 5. Interacting spans (overlapping or within 2 tokens) are decided jointly (``decision.py``): all
    combinations of their plausible options are scored over one window and the best is taken; an edit's
    posterior is its marginal over the combinations, calibrated to a confidence (``calibration.py``). A form restored
@@ -32,18 +34,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from workers.restoration.calibration import Calibration, sigmoid
+from workers.restoration.candidates import CandidateStore
+from workers.restoration.candidates import _options as _candidate_options
 from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
 from workers.restoration.decision import Decider, Option, Span
 from workers.restoration.edits import Edit, apply_edits
+from workers.restoration.matching import FormIndex
 from workers.restoration.ngram import NgramModel
 from workers.restoration.priors import (
     TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures,
@@ -57,14 +61,8 @@ log = logging.getLogger(__name__)
 
 LN10 = math.log(10.0)
 RESTORER_VERSION = "1"
-NAME_PENALTY = 3.0  # nats against turning a capitalised mid-sentence common word into another word
-NAME_BONUS = 2.0  # nats for it when the restored name is attested in the corpus and the spun one is not
-NAME_MIN_COUNT = 3  # corpus count for a restored name to be attested
 CONSISTENT_MIN = 0.8  # confidence of another occurrence that lends evidence (see _restore)
 SPINTAX_LLR = 6.0  # nats of article evidence per leftover spintax group (priors.CLIP)
-RARE_NAME_COUNT = 10  # a spun name form seen fewer times in the corpus may stand alone ("Fb")
-PRE_OPTIONS = 4  # per span, scored by the n-gram model
-MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
 # Confidence an edit needs to be applied, chosen on the tuning split for precision where the restorer does
 # not hold its spinner's whole dictionary (about 0.87 with 30 % of it unknown); also UNSPUN_RESTORE_THRESHOLD's default.
 DEFAULT_THRESHOLD = 0.7
@@ -81,7 +79,6 @@ FAMILY_MIN = 0.9
 # +0.03 per 1,000 words at most (most clean articles stay below 0.01 and are not decoded).
 UNATTRIBUTED_MIN = 0.01
 UNATTRIBUTED_THRESHOLD = 0.95
-MIN_FAMILY_PI = 1e-4  # a family below this probability of being in use lends no candidates
 EDIT_FEATURES = (
     "logit_posterior", "lm_gain", "doc_logit", "log_count_ratio", "log_count_spun", "spun_is_original",
     "log_weight", "capitalised_mid_sentence", "is_name", "multiword", "log_n_candidates", "name_attested",
@@ -133,14 +130,6 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _length_index(table: SpinnerTable) -> dict[str, tuple[int, ...]]:
-    """First token -> lengths of the table forms starting with it, longest first (longest match)."""
-    lens: dict[str, set[int]] = {}
-    for k in list(table.reverse) + list(table.forward):
-        lens.setdefault(k[0], set()).add(len(k))
-    return {w: tuple(sorted(v, reverse=True)) for w, v in lens.items()}
-
-
 def _family_posterior(logits: list[float]) -> list[float]:
     """Posterior of each family from its log-odds against "not spun" (the none class has log-odds 0)."""
     mx = max([0.0, *logits])
@@ -186,7 +175,7 @@ class Restorer:
         self.threshold = threshold
         self.collect_features = collect_features
         self._forms: list[dict[tuple[str, ...], FormInfo]] = [{} for _ in self.families]
-        self._lengths = [_length_index(f.table) for f in self.families]
+        self._index, self._store = self._indexed(self.families)
         self._decider = Decider(self.model, self.cal.lm_weight * LN10)
 
     @property
@@ -201,12 +190,18 @@ class Restorer:
         fam = Family(name, build_table(list(entries), version=f"{name}-{len(entries)}"), PRIORS.get(name, 0.0))
         names = [f.name for f in self.families]
         k = names.index(name) if name in names else len(names)
-        fams, forms, lens = list(self.families), list(self._forms), list(self._lengths)
+        fams, forms = list(self.families), list(self._forms)
         if k == len(names):
-            fams.append(fam), forms.append({}), lens.append(_length_index(fam.table))
+            fams.append(fam), forms.append({})
         else:
-            fams[k], forms[k], lens[k] = fam, {}, _length_index(fam.table)
-        self.families, self._forms, self._lengths = fams, forms, lens
+            fams[k], forms[k] = fam, {}
+        index, store = self._indexed(fams)
+        self.families, self._forms, self._index, self._store = fams, forms, index, store
+
+    def _indexed(self, fams: list[Family]) -> tuple[FormIndex, CandidateStore]:
+        """The families' forms indexed for the scan, and an empty store of their facts."""
+        index = FormIndex([f.table for f in fams])
+        return index, CandidateStore(index, lambda key, fi: form_info(key, fams[fi].table, self.model, self.cal.rho))
 
     @property
     def version(self) -> dict:
@@ -250,13 +245,18 @@ class Restorer:
         N = len(toks)
 
         # per family: candidate spans and article evidence (greedy longest match for the evidence)
-        span_at: dict[tuple[int, int], list] = {}  # (i, j) -> [key, {family: own FormInfo or None}]
+        index, store = self._index, self._store
+        e_i, e_j, e_g, e_own, hits, unchanged = index.scan(index.token_ids(n), locked)
+        store.ensure(np.concatenate((e_g, hits)))
+        hit_fam = index.family[hits]
         logits: list[float] = []
         tots: list[list[float]] = []
         llrs: list[float] = []
         tops: list[float] = []
         for fi in range(len(self.families)):
-            tot, llr, top = self._evidence(fi, n, locked, span_at)
+            g, k = np.unique(hits[hit_fam == fi], return_counts=True)
+            tot, llr = article_evidence(k, store.llrs[g], int(unchanged[fi]))
+            top = top_signatures(k, store.llr[g])
             if groups:  # leftover spintax braces are a signature of spinning, as strong as a form never seen clean
                 tot = [t + SPINTAX_LLR * len(groups) for t in tot]
                 llr += SPINTAX_LLR * len(groups)
@@ -272,12 +272,16 @@ class Restorer:
 
         # an article no family is likely to have spun is left as it is (but for spintax); one attributed to no
         # family but not unlikely to be spun keeps only its near-certain edits
-        decode = family is not None or spin >= UNATTRIBUTED_MIN
+        decode = family is not None and len(e_i) > 0 or spin >= UNATTRIBUTED_MIN and len(e_i) > 0
         threshold = self.threshold if family is not None else max(self.threshold, UNATTRIBUTED_THRESHOLD)
-        spans = self._options(text, toks, n, span_at, tots, tops, logits, self.cal.rho) if decode else []
-        nid = self.model.ids(n, distinct_unknown=True) if spans else []
-        chosen = self._decider.decide(nid, spans)
-        chosen = self._consistent(nid, spans, chosen)
+        nid = np.asarray(self.model.ids(n, distinct_unknown=True) if decode else [], dtype=np.int64)
+        cands = self._options(text, toks, nid, (e_i, e_j, e_g, e_own), tots, tops, logits) if decode else None
+        chosen = [] if cands is None else [
+            (cands.span(s), cands.option(s, o, g), p, pk) for s, o, p, pk, g in self._decider.decide_arrays(
+                nid, cands.i, cands.j, cands.first, cands.bonus, cands.hash, cands.khash, cands.ifirst, cands.iflat)
+        ]
+        chosen = self._consistent(nid, cands, chosen) if cands is not None else chosen
+        n_spans = 0 if cands is None else len(cands.i)
 
         edits: list[Edit] = []
         rejected: list[Edit] = []
@@ -332,52 +336,13 @@ class Restorer:
             spin_score=spin,
             rejected=rejected,
             n_tokens=N,
-            n_candidates=len(spans),
+            n_candidates=n_spans,
             llr=llrs[best_f],
             features=features,
             family=family,
             family_confidence=post[best_f],
             top=tops[best_f],
         )
-
-    def _evidence(self, fi: int, n: list[str], locked: list[bool], span_at: dict) -> tuple[list[float], float, float]:
-        """Collect family ``fi``'s candidate spans into ``span_at`` and return its article evidence
-        (llr per rate of ``RHO_GRID``, their mean, and the strongest signatures, nats). Evidence counts each token once: the
-        longest table form starting at the first uncovered token."""
-        table = self.families[fi].table
-        reverse, forward, lengths = table.reverse, table.forward, self._lengths[fi]
-        N = len(n)
-        forms, form = self._forms[fi], self.form
-        hits: list[tuple[str, ...]] = []  # forms counted as evidence, one per occurrence
-        n_unchanged = 0
-        covered_to = 0
-        locks = True in locked
-        for i in range(N):
-            ls = lengths.get(n[i])
-            if ls is None:
-                continue
-            free = i >= covered_to
-            for L in ls:
-                if i + L > N:
-                    continue
-                key = (n[i],) if L == 1 else tuple(n[i : i + L])
-                if key in reverse:
-                    own = None
-                    if free:
-                        own = forms.get(key) or form(key, fi)
-                        hits.append(key)
-                        covered_to, free = i + L, False
-                    if not locks or not any(locked[i : i + L]):
-                        slot = span_at.get((i, i + L))
-                        if slot is None:
-                            slot = span_at[(i, i + L)] = [key, {}]
-                        slot[1][fi] = own
-                elif free and key in forward:
-                    n_unchanged += 1
-                    covered_to, free = i + L, False
-        seen = [(forms.get(k) or form(k, fi), c) for k, c in Counter(hits).items()]
-        tot, llr, _rate = article_evidence(seen, n_unchanged)
-        return tot, llr, top_signatures(seen)
 
     @staticmethod
     def _tokens(text: str, groups) -> tuple[list[Token], list[bool]]:
@@ -451,131 +416,56 @@ class Restorer:
                 head[i:j] = [True] * (j - i)
         return init, head
 
-    def _options(self, text, toks, n, span_at, tots, tops, logits, rho) -> list[Span]:
-        """Candidate options per span. ``span_at``: {(i, j): [spun key, {family index: its FormInfo when the
-        span counted as that family's article evidence, else None}]}; ``tots``/``logits``: per family, the
-        article llr per rate of ``RHO_GRID`` and the attribution log-odds; ``rho``: substitution rate.
+    def _options(self, text, toks, nid, entries, tots, tops, logits) -> "_Candidates | None":
+        """Candidate options of the scan's span ``entries`` (starts, ends, form ids, counted as the family's
+        evidence) with their priors (``candidates._options``); ``tots``/``tops``/``logits``: per family, the
+        article llr per rate of ``RHO_GRID``, its strongest signatures and the attribution log-odds.
 
         An original's prior mass is summed over the families that hold the pair, each weighted by the
         probability that the article's spinner uses that family's pairs, judged from the family's own
         evidence without the span's (a family the article shows no sign of contributes nothing; families
         overlap, as a learned family overlaps the spinner it was learned from, so they do not compete)."""
-        if not span_at:
-            return []
+        e_i, e_j, e_g, e_own = entries
+        index, store = self._index, self._store
+        e_fam = index.family[e_g]
+        order = np.lexsort((e_fam, e_j, e_i))
+        e_i, e_j, e_g, e_own, e_fam = e_i[order], e_j[order], e_g[order], e_own[order], e_fam[order]
         init, head = self._context(text, toks)
-        pis: dict[tuple[int, int], float] = {}
         N = len(toks)
         # words written capitalised mid-sentence in the body are names here, also where a headline
         # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
         caps = [is_capitalised(t.text) for t in toks]
         names = {toks[k].norm for k in range(N) if caps[k] and not init[k] and not head[k]}
         capw = [c and t.text[:1].isalpha() for c, t in zip(caps, toks)]  # a capitalised word, not a number
-        means = [mean_llr(t) for t in tots]
+        midcap = [c and ((not a and not h) or t.norm in names) for c, a, h, t in zip(caps, init, head, toks)]
+        upper = np.zeros(len(e_i), dtype=np.bool_)
+        for k in np.flatnonzero(np.asarray(midcap, dtype=np.bool_)[e_i]).tolist():
+            upper[k] = case_pattern(text[toks[e_i[k]].start : toks[e_j[k] - 1].end]) == "upper"
         c0, c_llr, c_top = self.cal.doc_linear(N)
-        priors = [f.prior for f in self.families]
-        spans: list[Span] = []
-        # a span not capitalised has the options of any other occurrence of its form with the same evidence
-        same: dict[tuple, list[Option]] = {}
-        for (i, j), (key, fams) in sorted(span_at.items()):
-            cap = caps[i]
-            if not cap:
-                memo = (key, *fams, *map(id, fams.values()))
-                opts = same.get(memo)
-                if opts is not None:
-                    if opts:
-                        spans.append(Span(i, j, key, opts))
-                    continue
-            mass: dict[tuple[str, str], list] = {}  # (original, kind) -> [mass, FormInfo.best record, FormInfo]
-            keep_mass = 0.0
-            pi_tot = 0.0
-            f = None
-            for fi, own in fams.items():
-                pi = pis.get((fi, id(own)))
-                if pi is None:  # the family's posterior without the span's own evidence
-                    lo = logits[fi]
-                    if own is not None:  # (the mean over rates less the form's llr at the calibrated rate)
-                        lo = c0 + c_llr * (means[fi] - own.llr) + c_top * (tops[fi] - max(0.0, own.llr)) + priors[fi]
-                    pi = pis[(fi, id(own))] = sigmoid(lo)
-                if pi < MIN_FAMILY_PI:
-                    continue  # a family the article shows no sign of: its candidates could not win
-                ff = self.form(key, fi)
-                f = ff if f is None or len(ff.candidates) > len(f.candidates) else f
-                pi_tot = max(pi_tot, pi)
-                keep_mass = max(keep_mass, pi * rho * ff.is_original)
-                for rec in ff.best:
-                    m = mass.get(rec[3])
-                    if m is None:
-                        mass[rec[3]] = [pi * rho * rec[0].weight, rec, ff]
-                    else:
-                        m[0] += pi * rho * rec[0].weight
-            if f is None:
-                if not cap:
-                    same[memo] = []
-                continue
-            log_keep = math.log(max(1e-6, 1 - keep_mass))
-            pi = min(max(pi_tot, 1e-9), 1 - 1e-9)
-            midcap = cap and ((not init[i] and not head[i]) or toks[i].norm in names)
-            prev_cap = i > 0 and capw[i - 1]
-            next_cap = j < N and capw[j]
-            inner_cap = j - i > 1 and sum(caps[i:j]) >= 2
-            opts: list[Option] = []
-            cands = mass.values()
-            if len(mass) > PRE_OPTIONS:  # large dictionaries: score only the likeliest by prior x frequency
-                cands = sorted(cands, key=lambda m: -m[0] * (m[1][2] + 1))[:PRE_OPTIONS]
-            for m_o, (c, otoks, c_o, _, ids), fc in cands:
-                if not otoks:
-                    continue
-                bonus = math.log(max(1e-12, m_o)) - log_keep
-                orig_cap = c.original[:1].isupper()
-                attested = False
-                if c.kind == "name":
-                    # a name part stands next to another one, unless the spun form is itself no name
-                    # clean text uses ("Fb" for Facebook)
-                    if not cap or not (next_cap or prev_cap or inner_cap or f.count < RARE_NAME_COUNT):
-                        continue
-                    nb = (n[i - 1],) + key if prev_cap and i > 0 else key + ((n[j],) if j < N else ())
-                    if len(nb) > len(key) and len(nb) <= 3 and self.model.count(nb) > 0:
-                        continue  # the spun name is a real name in the corpus
-                elif orig_cap and not cap:
-                    continue  # "wall road" is not the street
-                elif midcap and not orig_cap and case_pattern(text[toks[i].start : toks[j - 1].end]) != "upper":
-                    attested = (prev_cap or next_cap) and self._name_attested(n, i, j, otoks, prev_cap, next_cap)
-                    # "Manchester Unified" -> "Manchester United": the restored name is known
-                    bonus += NAME_BONUS if attested else -NAME_PENALTY
-                if bonus < MIN_BONUS:
-                    continue  # no n-gram gain could make it win: saves scoring on clean articles
-                # raw prior facts; edit_features turns them into features for the few edits proposed
-                why = (pi, c_o, f.count, f.is_original, c.weight, midcap, c.kind == "name",
-                       len(key) > 1 or len(otoks) > 1, len(fc.candidates), bool(attested))
-                opts.append(Option(otoks, c.original, c.kind, bonus, why, 0.0, ids))
-            if not cap:
-                same[memo] = opts
-            if opts:
-                spans.append(Span(i, j, key, opts))
-        return spans
+        w, c_o, origid, name, origcap, ids, nids, ohash, ids_flat = store.arrays()
+        sp_i, sp_j, sp_key, sp_f, sp_pi, first, o_c, bonus, att = _candidate_options(
+            self.model._tables, self.model.vocab_size, nid, e_i, e_j, e_g, e_own, e_fam, upper,
+            np.asarray(caps, dtype=np.bool_), np.asarray(capw, dtype=np.bool_), np.asarray(midcap, dtype=np.bool_),
+            store.llr, store.count, store.orig, store.ncand, store.best, store.nbest,
+            w, c_o, origid, name, origcap, ids, nids, ids_flat,
+            np.asarray(logits, dtype=np.float64), np.asarray([mean_llr(t) for t in tots], dtype=np.float64),
+            np.asarray(tops, dtype=np.float64), np.asarray([f.prior for f in self.families], dtype=np.float64),
+            c0, c_llr, c_top, self.cal.rho)
+        if not len(sp_i):
+            return None
+        lens = nids[o_c]
+        ifirst = np.zeros(len(o_c) + 1, dtype=np.int64)
+        np.cumsum(lens, out=ifirst[1:])
+        iflat = ids_flat[np.repeat(ids[o_c] - ifirst[:-1], lens) + np.arange(int(ifirst[-1]))]
+        return _Candidates(sp_i, sp_j, first, bonus, ohash[o_c], store.khash[sp_key], ifirst, iflat,
+                           sp_key, sp_f, sp_pi, o_c, att, midcap, index, store)
 
-    def _name_attested(self, n, i, j, otoks, prev_cap, next_cap) -> bool:
-        """The restored span with a capitalised neighbour ("manchester united", "justice network") is a
-        corpus n-gram (count >= NAME_MIN_COUNT) and the spun one ("manchester unified") is not."""
-        sides = []
-        if prev_cap:
-            sides.append(((n[i - 1],), ()))
-        if next_cap and j < len(n):
-            sides.append(((), (n[j],)))
-        for left, right in sides:
-            spun = left + tuple(n[i:j]) + right
-            orig = left + tuple(otoks) + right
-            if len(orig) <= 3 and len(spun) <= 3 and self.model.count(spun) == 0 \
-                    and self.model.count(orig) >= NAME_MIN_COUNT:
-                return True
-        return False
-
-    def _consistent(self, nid: list[int], spans: list[Span], chosen: list) -> list:
+    def _consistent(self, nid: np.ndarray, cands: "_Candidates", chosen: list) -> list:
         """A spinner rewrites a form the same way throughout an article, title and body alike: where one
         occurrence of a spun form is restored with posterior >= ``CONSISTENT_MIN``, the occurrences the
         decision kept get the same option too, unless their own context speaks against it (their window's
         n-gram gain, nats, is added to the restored occurrence's log-odds). ``nid``: the article's word
-        ids. Returns ``chosen`` extended."""
+        ids; ``cands``: the article's candidate spans. Returns ``chosen`` extended."""
         best: dict[tuple[str, ...], tuple[str, float]] = {}
         for sp, opt, p, _ in chosen:
             if p >= CONSISTENT_MIN and p > best.get(sp.key, ("", 0.0))[1]:
@@ -589,18 +479,19 @@ class Restorer:
         flat: list[int] = []
         lens: list[int] = []
         starts: list[int] = []
-        for sp in spans:
-            b = best.get(sp.key)
-            if b is None or True in taken[sp.i : sp.j]:
+        keys = self._index.keys
+        for s, (i, j, g) in enumerate(zip(cands.i.tolist(), cands.j.tolist(), cands.key.tolist())):
+            b = best.get(keys[g])
+            if b is None or True in taken[i:j]:
                 continue
-            opt = next((o for o in sp.options if o.surface == b[0]), None)
+            opt = next((o for o in cands.options(s) if o.surface == b[0]), None)
             if opt is None:
                 continue
-            left, right = nid[max(0, sp.i - 2) : sp.i], nid[sp.j : sp.j + 2]
-            flat += [*left, *nid[sp.i : sp.j], *right, *left, *opt.ids, *right]
-            lens += [len(left) + sp.j - sp.i + len(right), len(left) + len(opt.ids) + len(right)]
+            left, right = nid[max(0, i - 2) : i].tolist(), nid[j : j + 2].tolist()
+            flat += [*left, *nid[i:j].tolist(), *right, *left, *opt.ids, *right]
+            lens += [len(left) + j - i + len(right), len(left) + len(opt.ids) + len(right)]
             starts += [len(left), len(left)]
-            extra.append((sp, opt, b[1]))
+            extra.append((cands.span(s), opt, b[1]))
         if not extra:
             return chosen
         scores = self.model.score_flat(np.asarray(flat, dtype=np.int64), np.asarray(lens, dtype=np.int64),
@@ -617,13 +508,78 @@ class Restorer:
         return out
 
 
+class _Candidates(NamedTuple):
+    """An article's candidate spans and options as arrays (``candidates._options``, ready for
+    ``Decider.decide_arrays``), and the objects behind them built on demand for the few spans that need them.
+    Per span: ``i``, ``j``, option range ``first[s]:first[s + 1]``, ``khash``, ``key`` (form id of its spun
+    form), ``f`` (form id with the most candidates), ``pi``; per option: ``bonus``, ``hash``, ids
+    ``iflat[ifirst[o]:ifirst[o + 1]]``, ``c`` (store entry), ``att`` (restored name attested); ``midcap``
+    per token."""
+
+    i: np.ndarray
+    j: np.ndarray
+    first: np.ndarray
+    bonus: np.ndarray
+    hash: np.ndarray
+    khash: np.ndarray
+    ifirst: np.ndarray
+    iflat: np.ndarray
+    key: np.ndarray
+    f: np.ndarray
+    pi: np.ndarray
+    c: np.ndarray
+    att: np.ndarray
+    midcap: list
+    index: Any
+    store: Any
+
+    def span(self, s: int) -> Span:
+        """Span ``s`` (its options are not listed: see ``options``)."""
+        return Span(int(self.i[s]), int(self.j[s]), self.index.keys[self.key[s]], [])
+
+    def option(self, s: int, o: int, gain: float = 0.0) -> Option:
+        """Option ``o`` (flat index) of span ``s`` with its prior facts for the confidence model."""
+        (c, otoks, c_o, _, ids), fc = self.store.record(int(self.c[o]))
+        f = self.store.info(int(self.f[s]))
+        key = self.index.keys[self.key[s]]
+        why = (float(self.pi[s]), c_o, f.count, f.is_original, c.weight, self.midcap[int(self.i[s])],
+               c.kind == "name", len(key) > 1 or len(otoks) > 1, len(fc.candidates), bool(self.att[o]))
+        return Option(otoks, c.original, c.kind, float(self.bonus[o]), why, gain, ids)
+
+    def options(self, s: int) -> list[Option]:
+        """The options of span ``s``."""
+        return [self.option(s, o) for o in range(int(self.first[s]), int(self.first[s + 1]))]
+
+
 def compile_kernels() -> None:
-    """Compile the restorer's numba kernels (n-gram lookups, joint decision) now, or load them from numba's
-    on-disk cache (``__pycache__`` beside the modules, else the user's cache folder). The first compilation
-    takes about 15 s of CPU; set-up runs it so that a worker or test does not pay it at its first article."""
-    from workers.restoration import ngram
+    """Compile the restorer's numba kernels (form scan, option priors, n-gram lookups, joint decision) now, or
+    load them from numba's on-disk cache (``__pycache__`` beside the modules, else the user's cache folder).
+    The first compilation takes about 20 s of CPU; set-up runs it so that a worker or test does not pay it at
+    its first article."""
+    import threading  # noqa: PLC0415
+
+    # loading from the cache takes well under a second; anything longer is a compilation
+    notice = threading.Timer(2.0, log.warning, ("compiling the restorer's kernels; about 20 s, once (cached for "
+                                                "later runs, see NUMBA_CACHE_DIR)",))
+    notice.daemon = True
+    notice.start()
+    try:
+        _exercise_kernels()
+    finally:
+        notice.cancel()
+
+
+def _exercise_kernels() -> None:
+    from workers.restoration import ngram  # noqa: PLC0415
 
     m = _NullModel()
+    r = Restorer(families=[Family("kernels", build_table([Entry("said", ("mentioned",), "VERB", "word")]))], model=m)
+    text = "It mentioned"
+    toks, locked = r._tokens(text, [])
+    n = [t.norm for t in toks]
+    entries = r._index.scan(r._index.token_ids(n), locked)
+    r._store.ensure(entries[2])
+    r._options(text, toks, np.asarray(m.ids(n, True), dtype=np.int64), entries[:4], [[0.0] * 5], [0.0], [0.0])
     opts = [Option((w,), w, "word", 0.0, ids=(0,)) for w in ("b", "c")]
     spans = [Span(0, 1, ("a",), opts), Span(1, 3, ("a", "a"), opts), Span(2, 3, ("a",), opts)]
     Decider(m, 1.0).decide([0, 0, 0, 0], spans)
