@@ -303,13 +303,13 @@ class Restorer:
                 restored = restored.replace("'", "\u2019")  # the article's apostrophes ("don’t")
             if restored == orig:
                 continue
-            feats = self.edit_features(p, opt, p_keep)
-            if self.collect_features:
-                features[(a, b)] = feats
-            found.append((sp.key, restored.lower(), a, b, orig, restored, opt.kind, p, feats))
-        confs = self.cal.edit_confidences([t[7] for t in found], [t[8] for t in found])
-        props = [(key, low, Edit(a, b, orig, restored, conf, kind))  # type: ignore[arg-type]
-                 for (key, low, a, b, orig, restored, kind, _, _), conf in zip(found, confs)]
+            found.append((sp.key, restored.lower(), a, b, orig, restored, opt, p, p_keep))
+        feats = self.edit_features([t[7] for t in found], [t[6] for t in found], [t[8] for t in found])
+        confs = self.cal.edit_confidences([t[7] for t in found], feats)
+        if self.collect_features:
+            features = {(t[2], t[3]): f for t, f in zip(found, feats.tolist())}
+        props = [(key, low, Edit(a, b, orig, restored, conf, opt.kind))  # type: ignore[arg-type]
+                 for (key, low, a, b, orig, restored, opt, _, _), conf in zip(found, confs)]
         # a spinner swaps a form the same way throughout an article: a confident restoration of a form
         # lends half its log-odds to the other occurrences of the same form restored the same way
         best: dict[tuple, list[float]] = {}  # (form, restored) -> its two highest confidences
@@ -370,20 +370,27 @@ class Restorer:
         return out, locked
 
     @staticmethod
-    def edit_features(p: float, opt: Option, p_keep: float = 0.5) -> list[float]:
-        """Features of a proposed edit for the confidence model, in the order of ``EDIT_FEATURES``:
-        ``p`` the option's posterior, ``p_keep`` the posterior of keeping the span (the rest of the mass
-        is on rival originals, so a low ``p`` with a low ``p_keep`` means a close call between originals)."""
-        p = min(max(p, 1e-9), 1 - 1e-9)
-        k = min(max(p_keep, 1e-9), 1 - 1e-9)
-        pi, c_o, count, is_original, weight, midcap, is_name, multiword, n_cands, attested = opt.feats
-        return [
-            math.log(p / (1 - p)), max(-20.0, min(20.0, opt.gain)),
-            max(-10.0, min(10.0, math.log(pi / max(1e-12, 1 - pi)))), math.log((c_o + 1) / (count + 1)),
-            math.log(count + 1), float(is_original), math.log(weight), float(midcap), float(is_name),
-            float(multiword), math.log(n_cands), float(attested), math.log(k / (1 - k)),
-            float(opt.kind == "grammar"), float(opt.kind == "phrase"), float(opt.kind == "number"),
-        ]
+    def edit_features(ps: Sequence[float], opts: Sequence[Option], p_keeps: Sequence[float]) -> np.ndarray:
+        """Features of proposed edits for the confidence model, one row per edit in the order of
+        ``EDIT_FEATURES``: ``ps`` the options' posteriors, ``p_keeps`` the posteriors of keeping their spans
+        (the rest of the mass is on rival originals, so a low ``p`` with a low ``p_keep`` means a close call
+        between originals). Returns a float64 array (edits x features)."""
+        if not len(opts):
+            return np.zeros((0, len(EDIT_FEATURES)))
+        p = np.clip(np.asarray(ps, dtype=np.float64), 1e-9, 1 - 1e-9)
+        k = np.clip(np.asarray(p_keeps, dtype=np.float64), 1e-9, 1 - 1e-9)
+        pi, c_o, count, is_original, weight, midcap, is_name, multiword, n_cands, attested = \
+            np.asarray([o.feats for o in opts], dtype=np.float64).T
+        pi = np.maximum(pi, 1e-12)  # (pi is already clamped to [1e-9, 1 - 1e-9])
+        kinds = [o.kind for o in opts]
+        return np.stack([
+            np.log(p / (1 - p)), np.clip([o.gain for o in opts], -20.0, 20.0),
+            np.clip(np.log(pi / np.maximum(1e-12, 1 - pi)), -10.0, 10.0), np.log((c_o + 1) / (count + 1)),
+            np.log(count + 1), is_original, np.log(weight), midcap, is_name, multiword, np.log(n_cands), attested,
+            np.log(k / (1 - k)), np.asarray([x == "grammar" for x in kinds], dtype=np.float64),
+            np.asarray([x == "phrase" for x in kinds], dtype=np.float64),
+            np.asarray([x == "number" for x in kinds], dtype=np.float64),
+        ], axis=1)
 
     @staticmethod
     def _caps_line(toks: list[Token], i: int, j: int) -> bool:
@@ -484,7 +491,7 @@ class Restorer:
             b = best.get(keys[g])
             if b is None or True in taken[i:j]:
                 continue
-            opt = next((o for o in cands.options(s) if o.surface == b[0]), None)
+            opt = cands.find(s, b[0])
             if opt is None:
                 continue
             left, right = nid[max(0, i - 2) : i].tolist(), nid[j : j + 2].tolist()
@@ -546,9 +553,12 @@ class _Candidates(NamedTuple):
                c.kind == "name", len(key) > 1 or len(otoks) > 1, len(fc.candidates), bool(self.att[o]))
         return Option(otoks, c.original, c.kind, float(self.bonus[o]), why, gain, ids)
 
-    def options(self, s: int) -> list[Option]:
-        """The options of span ``s``."""
-        return [self.option(s, o) for o in range(int(self.first[s]), int(self.first[s + 1]))]
+    def find(self, s: int, surface: str) -> Option | None:
+        """The option of span ``s`` that restores ``surface``, or None."""
+        for o in range(int(self.first[s]), int(self.first[s + 1])):
+            if self.store.record(int(self.c[o]))[0][0].original == surface:
+                return self.option(s, o)
+        return None
 
 
 def compile_kernels() -> None:
