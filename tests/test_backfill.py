@@ -180,6 +180,15 @@ def test_existing_output_needs_resume(tmp_path, kit):
     assert out.read_text() == '{"id": "x"}\n'
 
 
+def test_an_archive_without_articles_is_an_error(tmp_path, kit):
+    # as without --out: an input with nothing but blank lines is refused, and no empty outputs are left
+    src, out = tmp_path / "blank.jsonl", tmp_path / "enriched.jsonl"
+    src.write_text("\n  \n\n")
+    result = kit.run_cli({}, "restore", str(src), "--out", str(out), timeout=60)
+    assert result.returncode == 2 and "blank.jsonl: empty, no articles" in result.stderr
+    assert not out.exists() and not (tmp_path / "enriched.dead-letters.jsonl").exists()
+
+
 def test_a_json_file_is_refused_rather_than_read_as_lines(tmp_path, kit):
     src, out = tmp_path / "pretty.json", tmp_path / "enriched.jsonl"
     src.write_text(json.dumps([{"id": "a", "text": "The corporate mentioned it."}], indent=2))

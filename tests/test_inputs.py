@@ -62,6 +62,15 @@ def test_an_empty_file_is_the_same_error_whatever_its_format(tmp_path, name):
         list(read_articles([str(tmp_path / name)]))
 
 
+def test_an_empty_json_list_is_an_empty_input(tmp_path, monkeypatch):
+    (tmp_path / "list.json").write_text("[]\n")
+    with pytest.raises(InputError, match="list.json: empty, no articles"):
+        list(read_articles([str(tmp_path / "list.json")]))
+    monkeypatch.setattr("sys.stdin", io.StringIO("[ ]\n"))
+    with pytest.raises(InputError, match="<stdin>: empty, no articles"):
+        list(read_articles(["-"]))
+
+
 def test_stdin_that_starts_like_json_must_parse(monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO('{"text": "The firm mentioned it."\n'))
     with pytest.raises(InputError, match=r"<stdin>: not JSON: unexpected end of data: line \d+ column \d+.*--format text"):

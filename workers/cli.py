@@ -440,6 +440,11 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
     finally:
         if progress is not None:
             progress.stop()
+    if not totals.articles and not resume and totals.interrupted_by is None:
+        for path in (out, dead):  # nothing was written to them
+            if path.exists() and not path.stat().st_size:
+                path.unlink()
+        raise _fail(f"{'<stdin>' if paths[0] == '-' else paths[0]}: empty, no articles")
     typer.echo(f"unspun: {totals.summary()}", err=True)
     if totals.interrupted_by is not None:
         raise typer.Exit(128 + totals.interrupted_by)

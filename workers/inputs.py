@@ -70,6 +70,8 @@ def _from_json(content: str, name: str, hint: str) -> Iterator[tuple[str, dict[s
             raise InputError(f"{name}: not JSON: {e}{hint}") from None
         yield from _from_json_lines(content, name, hint)  # several objects: JSON lines after all
         return
+    if data == []:
+        raise InputError(f"{name}: empty, no articles")
     for i, obj in enumerate(data if isinstance(data, list) else [data]):
         where = f"{name}[{i}]" if isinstance(data, list) else name
         yield where, _with_id(obj, where)
