@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Compiling the restorer's kernels once here spares the first worker or test about 15 s.
+# Compiling the restorer's kernels once here spares the first worker or test about 30 s.
 COMPILE := $(BIN)/python -c "from workers.restoration.restorer import compile_kernels; compile_kernels()"
 
 setup: $(BIN)/python

@@ -28,7 +28,7 @@ MIN_BONUS = -16.0  # nats; options with a lower prior log-odds are not scored
 MIN_FAMILY_PI = 1e-4  # a family below this probability of being in use lends no candidates
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-min(x, 700.0)))

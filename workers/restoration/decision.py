@@ -193,6 +193,17 @@ def _job(tab, cache, V, lmw, nid, pi, pj, popt, ifirst, iflat, obonus, combos, s
     _settle(val, combos, slots, pi, pj, merge, wins, wlen, out_ci, out_p, out_pk)
 
 
+@njit(cache=True, inline="always")
+def _same(wins, wlen, r: int, r2: int) -> bool:
+    """Rows ``r`` and ``r2`` have the same window."""
+    if wlen[r] != wlen[r2]:
+        return False
+    for q in range(wlen[r]):
+        if wins[r, q] != wins[r2, q]:
+            return False
+    return True
+
+
 @njit(cache=True)
 def _settle(val, combos, slots, pi, pj, merge, wins, wlen, out_ci, out_p, out_pk):
     """The best outcome of a job's rows (values ``val``; with ``merge``, rows whose windows ``wins`` are
@@ -207,7 +218,7 @@ def _settle(val, combos, slots, pi, pj, merge, wins, wlen, out_ci, out_p, out_pk
     if merge:
         for r in range(R):
             for r2 in range(r):
-                if cls[r2] == r2 and wlen[r2] == wlen[r] and (wins[r2, : wlen[r]] == wins[r, : wlen[r]]).all():
+                if cls[r2] == r2 and _same(wins, wlen, r, r2):
                     cls[r] = r2
                     break
     tot = np.zeros(R)

@@ -19,7 +19,7 @@ from numba import njit
 _HASH = np.random.default_rng(20261201).integers(1, 2**63, size=17, dtype=np.uint64) | np.uint64(1)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _form_hash(family: int, tids, lo: int, hi: int, mult) -> np.uint64:
     """Hash of family ``family`` and the token ids ``tids[lo:hi]`` (at most ``len(mult) - 1`` tokens)."""
     h = np.uint64(family + 1) * mult[0]
@@ -37,7 +37,7 @@ def _hash_all(fam, ftid, fstart, mult):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lookup(ix, family: int, tids, lo: int, hi: int) -> int:
     """Global id of the form of ``family`` whose tokens are ``tids[lo:hi]``, or -1."""
     fh, fg, fam, ftid, fstart, mult = ix[0], ix[1], ix[2], ix[3], ix[4], ix[5]

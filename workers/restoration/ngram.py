@@ -56,7 +56,11 @@ def _ungap(gaps: np.ndarray, run: np.ndarray) -> np.ndarray:
     return c - np.repeat(before, run)
 
 
-@njit(cache=True, nogil=True)
+# The small lookups are inlined into the kernels that call them: a call would pass the model's eight arrays and
+# count their references each time. numba caches each module's kernels by that module's own source file, so
+# after editing this file, delete the *.nbi/*.nbc files under workers/restoration/__pycache__ (a new install
+# has new files and recompiles by itself).
+@njit(cache=True, inline="always")
 def _find(sorted_ids, lo: int, hi: int, x: int) -> int:
     """Index of ``x`` in ``sorted_ids[lo:hi]`` (ascending), or -1."""
     while lo < hi:
@@ -71,7 +75,7 @@ def _find(sorted_ids, lo: int, hi: int, x: int) -> int:
     return -1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, inline="always")
 def _score(tab, b_uv: int, v: int, w: int, hist: int):
     """log10 stupid-backoff score of ``w`` after ``v`` with ``hist`` (0-2) words of history, and the index of
     the bigram ``(v, w)`` (-1 when not stored). ``b_uv``: index of the bigram of the two previous words (-1
@@ -102,7 +106,7 @@ def new_cache(vocab_size: int, n_bigrams: int):
     return np.zeros(n, dtype=np.uint64), np.empty(n), np.empty(n, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cached_score(tab, cache, vocab_size: int, b_uv: int, v: int, w: int, hist: int):
     """``_score`` through ``cache`` (see ``new_cache``)."""
     keys, vals, nexts = cache
@@ -118,7 +122,7 @@ def _cached_score(tab, cache, vocab_size: int, b_uv: int, v: int, w: int, hist: 
     return s, b_vw
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _score_run(tab, cache, vocab_size: int, ids, lo: int, hi: int, start: int) -> float:
     """Sum of the scores of ``ids[lo:hi]`` from position ``lo + start`` on, the list starting at ``lo``
     (ids at or above ``vocab_size`` score as ``<unk>``); ``cache`` from ``new_cache``."""

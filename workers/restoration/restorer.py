@@ -465,7 +465,8 @@ class Restorer:
         np.cumsum(lens, out=ifirst[1:])
         iflat = ids_flat[np.repeat(ids[o_c] - ifirst[:-1], lens) + np.arange(int(ifirst[-1]))]
         return _Candidates(sp_i, sp_j, first, bonus, ohash[o_c], store.khash[sp_key], ifirst, iflat,
-                           sp_key, sp_f, sp_pi, o_c, att, midcap, index, store)
+                           sp_key, sp_f, sp_pi, o_c, att, midcap, index, store,
+                           (sp_i.tolist(), sp_j.tolist(), sp_key.tolist()))
 
     def _consistent(self, nid: np.ndarray, cands: "_Candidates", chosen: list) -> list:
         """A spinner rewrites a form the same way throughout an article, title and body alike: where one
@@ -487,7 +488,7 @@ class Restorer:
         lens: list[int] = []
         starts: list[int] = []
         keys = self._index.keys
-        for s, (i, j, g) in enumerate(zip(cands.i.tolist(), cands.j.tolist(), cands.key.tolist())):
+        for s, (i, j, g) in enumerate(zip(*cands.py)):
             b = best.get(keys[g])
             if b is None or True in taken[i:j]:
                 continue
@@ -539,18 +540,21 @@ class _Candidates(NamedTuple):
     midcap: list
     index: Any
     store: Any
+    py: tuple  # i, j and key as lists, for the objects built one by one
 
     def span(self, s: int) -> Span:
-        """Span ``s`` (its options are not listed: see ``options``)."""
-        return Span(int(self.i[s]), int(self.j[s]), self.index.keys[self.key[s]], [])
+        """Span ``s`` (its options are not listed: see ``find``)."""
+        i, j, key = self.py
+        return Span(i[s], j[s], self.index.keys[key[s]], [])
 
     def option(self, s: int, o: int, gain: float = 0.0) -> Option:
         """Option ``o`` (flat index) of span ``s`` with its prior facts for the confidence model."""
         (c, otoks, c_o, _, ids), fc = self.store.record(int(self.c[o]))
         f = self.store.info(int(self.f[s]))
-        key = self.index.keys[self.key[s]]
-        why = (float(self.pi[s]), c_o, f.count, f.is_original, c.weight, self.midcap[int(self.i[s])],
-               c.kind == "name", len(key) > 1 or len(otoks) > 1, len(fc.candidates), bool(self.att[o]))
+        i, _, key = self.py
+        why = (float(self.pi[s]), c_o, f.count, f.is_original, c.weight, self.midcap[i[s]],
+               c.kind == "name", len(self.index.keys[key[s]]) > 1 or len(otoks) > 1, len(fc.candidates),
+               bool(self.att[o]))
         return Option(otoks, c.original, c.kind, float(self.bonus[o]), why, gain, ids)
 
     def find(self, s: int, surface: str) -> Option | None:
@@ -564,12 +568,12 @@ class _Candidates(NamedTuple):
 def compile_kernels() -> None:
     """Compile the restorer's numba kernels (form scan, option priors, n-gram lookups, joint decision) now, or
     load them from numba's on-disk cache (``__pycache__`` beside the modules, else the user's cache folder).
-    The first compilation takes about 20 s of CPU; set-up runs it so that a worker or test does not pay it at
+    The first compilation takes about 30 s of CPU; set-up runs it so that a worker or test does not pay it at
     its first article."""
     import threading  # noqa: PLC0415
 
     # loading from the cache takes well under a second; anything longer is a compilation
-    notice = threading.Timer(2.0, log.warning, ("compiling the restorer's kernels; about 20 s, once (cached for "
+    notice = threading.Timer(2.0, log.warning, ("compiling the restorer's kernels; about 30 s, once (cached for "
                                                 "later runs, see NUMBA_CACHE_DIR)",))
     notice.daemon = True
     notice.start()
