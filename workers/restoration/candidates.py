@@ -195,7 +195,8 @@ class CandidateStore:
     """Per form of a ``FormIndex`` (``G`` forms), its ``FormInfo`` facts as arrays once ``ensure`` has met it,
     and its best candidates in a store that grows as forms are met. ``info(g)``: the form's ``FormInfo``;
     ``record(c)``: the ``FormInfo.best`` record behind store entry ``c`` and the ``FormInfo`` it came from.
-    ``form_info(key, family)``: computes a ``FormInfo`` (the restorer's cached ``Restorer.form``)."""
+    ``form_info(key, family)``: computes a ``FormInfo`` (``priors.form_info`` on the family's table); this store
+    is its only cache."""
 
     def __init__(self, index, form_info):
         G = len(index.keys)

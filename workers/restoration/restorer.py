@@ -50,7 +50,7 @@ from workers.restoration.edits import Edit, apply_edits
 from workers.restoration.matching import FormIndex
 from workers.restoration.ngram import NgramModel
 from workers.restoration.priors import (
-    TOP_SIGNATURES, FormInfo, article_evidence, form_info, mean_llr, top_signatures,
+    TOP_SIGNATURES, article_evidence, form_info, mean_llr, top_signatures,
 )
 from workers.restoration.spintax import find_spintax
 from workers.restoration.families import PRIORS, Family, shipped_families
@@ -174,7 +174,6 @@ class Restorer:
         self.cal = calibration if calibration is not None else Calibration.load()
         self.threshold = threshold
         self.collect_features = collect_features
-        self._forms: list[dict[tuple[str, ...], FormInfo]] = [{} for _ in self.families]
         self._index, self._store = self._indexed(self.families)
         self._decider = Decider(self.model, self.cal.lm_weight * LN10)
 
@@ -185,18 +184,18 @@ class Restorer:
 
     def update_family(self, name: str, entries: Sequence[Entry]) -> None:
         """Replace (or add) the family ``name`` with a table built from ``entries`` (``table.Entry``);
-        used to bring learned substitutions in without a restart. The swap is one assignment per list,
-        so a restoration running in another thread sees the old or the new family, never half of one."""
+        used to bring learned substitutions in without a restart. The families, their form index and
+        their store of form facts are rebuilt aside and swapped in one assignment."""
         fam = Family(name, build_table(list(entries), version=f"{name}-{len(entries)}"), PRIORS.get(name, 0.0))
         names = [f.name for f in self.families]
         k = names.index(name) if name in names else len(names)
-        fams, forms = list(self.families), list(self._forms)
+        fams = list(self.families)
         if k == len(names):
-            fams.append(fam), forms.append({})
+            fams.append(fam)
         else:
-            fams[k], forms[k] = fam, {}
+            fams[k] = fam
         index, store = self._indexed(fams)
-        self.families, self._forms, self._index, self._store = fams, forms, index, store
+        self.families, self._index, self._store = fams, index, store
 
     def _indexed(self, fams: list[Family]) -> tuple[FormIndex, CandidateStore]:
         """The families' forms indexed for the scan, and an empty store of their facts."""
@@ -222,17 +221,6 @@ class Restorer:
         if not isinstance(text, str):
             text = "" if text is None else str(text)
         return self._restore(text)
-
-    def form(self, key: tuple[str, ...], family: int = 0) -> FormInfo:
-        """Cached prior facts of a spun form in one family (see ``priors.form_info``)."""
-        cache = self._forms[family]
-        f = cache.get(key)
-        if f is None:
-            f = form_info(key, self.families[family].table, self.model, self.cal.rho)
-            if len(cache) > 500_000:
-                cache.clear()
-            cache[key] = f
-        return f
 
     # ------------------------------------------------------------------ internals
     def _restore(self, text: str) -> Restoration:
@@ -272,7 +260,7 @@ class Restorer:
 
         # an article no family is likely to have spun is left as it is (but for spintax); one attributed to no
         # family but not unlikely to be spun keeps only its near-certain edits
-        decode = family is not None and len(e_i) > 0 or spin >= UNATTRIBUTED_MIN and len(e_i) > 0
+        decode = (family is not None or spin >= UNATTRIBUTED_MIN) and len(e_i) > 0
         threshold = self.threshold if family is not None else max(self.threshold, UNATTRIBUTED_THRESHOLD)
         nid = np.asarray(self.model.ids(n, distinct_unknown=True) if decode else [], dtype=np.int64)
         cands = self._options(text, toks, nid, (e_i, e_j, e_g, e_own), tots, tops, logits) if decode else None
