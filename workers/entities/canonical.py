@@ -26,7 +26,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from dataclasses import replace
 from functools import lru_cache
 from typing import Sequence
 
@@ -224,7 +223,8 @@ def canonicalise(mentions: Sequence[Mention]) -> list[Mention]:
                     break
             if match:
                 name = names[match[0]]
-        out.append(replace(m, canonical=name))
+        # (the constructor, not dataclasses.replace: that one inspects the fields at every call)
+        out.append(Mention(m.text, m.label, m.start, m.end, m.source_start, m.source_end, name))
     return out
 
 

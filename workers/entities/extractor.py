@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import replace
 from typing import Collection, Iterator, Sequence
 
 from workers.entities.canonical import canonicalise
@@ -252,5 +251,5 @@ def locate(mentions: Sequence[Mention], offset_map: OffsetMap, source_text: str)
         e = offset_map.to_source(m.end, is_end=True)
         if not (0 <= s <= e <= n):
             raise ValueError(f"mention {m.text!r} at {m.start}-{m.end} maps to {s}-{e}, outside the source text (length {n})")
-        out.append(replace(m, source_start=s, source_end=e))
+        out.append(Mention(m.text, m.label, m.start, m.end, s, e, m.canonical))
     return out

@@ -225,7 +225,7 @@ class CandidateStore:
         cols = {"w": np.zeros(n), "c_o": np.zeros(n, dtype=np.int64), "origid": np.zeros(n, dtype=np.int64),
                 "name": np.zeros(n, dtype=np.bool_), "origcap": np.zeros(n, dtype=np.bool_),
                 "ids": np.zeros(n, dtype=np.int64), "nids": np.zeros(n, dtype=np.int64),
-                "hash": np.zeros(n, dtype=np.int64)}
+                "hash": np.zeros(n, dtype=np.int64), "form": np.zeros(n, dtype=np.int64)}
         if old is not None:
             for k, v in old.items():
                 cols[k][: len(v)] = v
@@ -259,6 +259,7 @@ class CandidateStore:
             cols["origid"][k] = self._orig_ids.setdefault(ok, len(self._orig_ids))
             cols["name"][k], cols["origcap"][k] = c.kind == "name", c.original[:1].isupper()
             cols["ids"][k], cols["nids"][k], cols["hash"][k] = self._n_ids, len(ids) if otoks else 0, hash(otoks)
+            cols["form"][k] = g
             if self._n_ids + len(ids) > len(self._ids_arr):
                 grown = np.zeros(2 * (self._n_ids + len(ids)), dtype=np.int64)
                 grown[: self._n_ids] = self._ids_arr[: self._n_ids]
@@ -274,6 +275,10 @@ class CandidateStore:
 
     def record(self, c: int):
         return self._records[c]
+
+    def form_of(self, c: np.ndarray) -> np.ndarray:
+        """The form whose best candidates hold store entries ``c``."""
+        return self._cols["form"][c]
 
     def arrays(self) -> tuple:
         """The store's columns for ``_options`` and the decision: weight, corpus count, original id, is a

@@ -55,7 +55,7 @@ from workers.restoration.priors import (
 from workers.restoration.spintax import find_spintax
 from workers.restoration.families import PRIORS, Family, shipped_families
 from workers.restoration.table import Entry, SpinnerTable, build_table
-from workers.restoration.tokens import Token, tokenize
+from workers.restoration.tokens import Tokens, token_lists
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +229,8 @@ class Restorer:
             Edit(g.start, g.end, text[g.start : g.end], g.restored(text), 0.99, "spintax") for g in groups
         ]
         toks, locked = self._tokens(text, groups)
-        n = [t.norm for t in toks]
-        N = len(toks)
+        n = toks.norm
+        N = len(n)
 
         # per family: candidate spans and article evidence (greedy longest match for the evidence)
         index, store = self._index, self._store
@@ -264,11 +264,9 @@ class Restorer:
         threshold = self.threshold if family is not None else max(self.threshold, UNATTRIBUTED_THRESHOLD)
         nid = np.asarray(self.model.ids(n, distinct_unknown=True) if decode else [], dtype=np.int64)
         cands = self._options(text, toks, nid, (e_i, e_j, e_g, e_own), tots, tops, logits) if decode else None
-        chosen = [] if cands is None else [
-            (cands.span(s), cands.option(s, o, g), p, pk) for s, o, p, pk, g in self._decider.decide_arrays(
-                nid, cands.i, cands.j, cands.first, cands.bonus, cands.hash, cands.khash, cands.ifirst, cands.iflat)
-        ]
-        chosen = self._consistent(nid, cands, chosen) if cands is not None else chosen
+        # chosen: (span, option, posterior, posterior of keeping, n-gram gain), indices into ``cands``
+        chosen = [] if cands is None else self._consistent(nid, cands, self._decider.decide_arrays(
+            nid, cands.i, cands.j, cands.first, cands.bonus, cands.hash, cands.khash, cands.ifirst, cands.iflat))
         n_spans = 0 if cands is None else len(cands.i)
 
         edits: list[Edit] = []
@@ -276,28 +274,41 @@ class Restorer:
         features: dict = {}
         curly = bool(chosen) and text.count("\u2019") > text.count("'")
         found: list[tuple] = []  # proposed edits before their confidence
-        for (sp, opt, p, p_keep) in chosen:
-            a, b = toks[sp.i].start, toks[sp.j - 1].end
+        kept: list[int] = []  # their rows of ``chosen``
+        if chosen:
+            sp_i, sp_j, sp_key = cands.py
+            keys = index.keys
+            surface_of, kind_of = cands.surface, cands.kind
+            starts, ends = toks.start, toks.end
+        for row, (s, o, *_) in enumerate(chosen):
+            i, j = sp_i[s], sp_j[s]
+            a, b = starts[i], ends[j - 1]
             orig = text[a:b]
-            if case_pattern(orig) == "upper" and len(orig) <= 4 and not self._caps_line(toks, sp.i, sp.j):
+            surface = surface_of(o)
+            if len(orig) <= 4 and case_pattern(orig) == "upper" and not self._caps_line(toks, i, j):
                 # an acronym in ordinary text ("PC", "EU"): the original keeps the table's own case
-                restored = copy_case(orig[:1] + orig[1:].lower(), opt.surface) if self._sentence_initial(
-                    text, toks, sp.i) else opt.surface
+                restored = copy_case(orig[:1] + orig[1:].lower(), surface) if self._sentence_initial(
+                    text, toks, i) else surface
             else:
-                restored = copy_case(orig, opt.surface)
-            if not orig[:1].isalpha() and restored[:1].isalpha() and self._sentence_initial(text, toks, sp.i):
+                restored = copy_case(orig, surface)
+            if not orig[:1].isalpha() and restored[:1].isalpha() and self._sentence_initial(text, toks, i):
                 restored = restored[:1].upper() + restored[1:]  # "1000's of" -> "Thousands of"
             if curly and "'" in restored:
                 restored = restored.replace("'", "\u2019")  # the article's apostrophes ("don’t")
             if restored == orig:
                 continue
-            found.append((sp.key, restored.lower(), a, b, orig, restored, opt, p, p_keep))
-        feats = self.edit_features([t[7] for t in found], [t[6] for t in found], [t[8] for t in found])
-        confs = self.cal.edit_confidences([t[7] for t in found], feats)
+            found.append((keys[sp_key[s]], restored.lower(), a, b, orig, restored, kind_of(o)))
+            kept.append(row)
+        if found:
+            s_, o_, p_, pk_, g_ = (np.asarray(col) for col in zip(*(chosen[r] for r in kept)))
+            feats = self.edit_features(p_, pk_, g_, cands.facts(s_, o_), [t[6] for t in found])
+            confs = self.cal.edit_confidences(p_, feats)
+        else:
+            feats, confs = np.zeros((0, len(EDIT_FEATURES))), []
         if self.collect_features:
             features = {(t[2], t[3]): f for t, f in zip(found, feats.tolist())}
-        props = [(key, low, Edit(a, b, orig, restored, conf, opt.kind))  # type: ignore[arg-type]
-                 for (key, low, a, b, orig, restored, opt, _, _), conf in zip(found, confs)]
+        props = [(key, low, Edit(a, b, orig, restored, conf, kind))  # type: ignore[arg-type]
+                 for (key, low, a, b, orig, restored, kind), conf in zip(found, confs)]
         # a spinner swaps a form the same way throughout an article: a confident restoration of a form
         # lends half its log-odds to the other occurrences of the same form restored the same way
         best: dict[tuple, list[float]] = {}  # (form, restored) -> its two highest confidences
@@ -333,81 +344,79 @@ class Restorer:
         )
 
     @staticmethod
-    def _tokens(text: str, groups) -> tuple[list[Token], list[bool]]:
+    def _tokens(text: str, groups) -> tuple[Tokens, list[bool]]:
         """Tokens for matching and scoring: format characters (zero-width etc.) dropped, spintax
         braces and unused options dropped, tokens of the kept option locked."""
-        toks = tokenize(text)
-        if not groups and all(len(t.text) > 1 or unicodedata.category(t.text) != "Cf" for t in toks):
-            return toks, [False] * len(toks)
-        out: list[Token] = []
+        toks = token_lists(text)
+        if not groups and all(len(w) > 1 or unicodedata.category(w) != "Cf" for w in toks.text):
+            return toks, [False] * len(toks.text)
+        keep: list[int] = []
         locked: list[bool] = []
         gi = 0
-        for t in toks:
-            if len(t.text) == 1 and unicodedata.category(t.text) == "Cf":
+        for k, (w, start, end) in enumerate(zip(toks.text, toks.start, toks.end)):
+            if len(w) == 1 and unicodedata.category(w) == "Cf":
                 continue
-            while gi < len(groups) and groups[gi].end <= t.start:
+            while gi < len(groups) and groups[gi].end <= start:
                 gi += 1
-            if gi < len(groups) and groups[gi].start <= t.start < groups[gi].end:
+            if gi < len(groups) and groups[gi].start <= start < groups[gi].end:
                 g = groups[gi]
-                if g.keep_start <= t.start and t.end <= g.keep_end:
-                    out.append(t)
+                if g.keep_start <= start and end <= g.keep_end:
+                    keep.append(k)
                     locked.append(True)
                 continue
-            out.append(t)
+            keep.append(k)
             locked.append(False)
-        return out, locked
+        return Tokens(*([col[k] for k in keep] for col in toks)), locked
 
     @staticmethod
-    def edit_features(ps: Sequence[float], opts: Sequence[Option], p_keeps: Sequence[float]) -> np.ndarray:
+    def edit_features(ps: np.ndarray, p_keeps: np.ndarray, gains: np.ndarray, facts: np.ndarray,
+                      kinds: Sequence[str]) -> np.ndarray:
         """Features of proposed edits for the confidence model, one row per edit in the order of
         ``EDIT_FEATURES``: ``ps`` the options' posteriors, ``p_keeps`` the posteriors of keeping their spans
         (the rest of the mass is on rival originals, so a low ``p`` with a low ``p_keep`` means a close call
-        between originals). Returns a float64 array (edits x features)."""
-        if not len(opts):
+        between originals), ``gains`` their n-gram gains (nats), ``facts`` their prior facts (edits x 10, see
+        ``_Candidates.facts``), ``kinds`` their table kinds. Returns a float64 array (edits x features)."""
+        if not len(ps):
             return np.zeros((0, len(EDIT_FEATURES)))
         p = np.clip(np.asarray(ps, dtype=np.float64), 1e-9, 1 - 1e-9)
         k = np.clip(np.asarray(p_keeps, dtype=np.float64), 1e-9, 1 - 1e-9)
-        pi, c_o, count, is_original, weight, midcap, is_name, multiword, n_cands, attested = \
-            np.asarray([o.feats for o in opts], dtype=np.float64).T
+        pi, c_o, count, is_original, weight, midcap, is_name, multiword, n_cands, attested = facts.T
         pi = np.maximum(pi, 1e-12)  # (pi is already clamped to [1e-9, 1 - 1e-9])
-        kinds = [o.kind for o in opts]
+        kinds = np.asarray(kinds)
         return np.stack([
-            np.log(p / (1 - p)), np.clip([o.gain for o in opts], -20.0, 20.0),
+            np.log(p / (1 - p)), np.clip(np.asarray(gains, dtype=np.float64), -20.0, 20.0),
             np.clip(np.log(pi / np.maximum(1e-12, 1 - pi)), -10.0, 10.0), np.log((c_o + 1) / (count + 1)),
             np.log(count + 1), is_original, np.log(weight), midcap, is_name, multiword, np.log(n_cands), attested,
-            np.log(k / (1 - k)), np.asarray([x == "grammar" for x in kinds], dtype=np.float64),
-            np.asarray([x == "phrase" for x in kinds], dtype=np.float64),
-            np.asarray([x == "number" for x in kinds], dtype=np.float64),
-        ], axis=1)
+            np.log(k / (1 - k)), kinds == "grammar", kinds == "phrase", kinds == "number",
+        ], axis=1).astype(np.float64)
 
     @staticmethod
-    def _caps_line(toks: list[Token], i: int, j: int) -> bool:
+    def _caps_line(toks: Tokens, i: int, j: int) -> bool:
         """A neighbouring word of tokens ``[i, j)`` is written in capitals too (an all-caps headline)."""
         for k in (i - 2, i - 1, j, j + 1):
-            if 0 <= k < len(toks):
-                w = toks[k].text
+            if 0 <= k < len(toks.text):
+                w = toks.text[k]
                 if len(w) >= 2 and w.isalpha() and w.isupper():
                     return True
         return False
 
     @staticmethod
-    def _sentence_initial(text: str, toks: list[Token], i: int) -> bool:
+    def _sentence_initial(text: str, toks: Tokens, i: int) -> bool:
         if i == 0:
             return True
-        p = toks[i - 1]
-        return p.text in ".!?" or "\n" in text[p.end : toks[i].start]
+        return toks.text[i - 1] in ".!?" or "\n" in text[toks.end[i - 1] : toks.start[i]]
 
-    def _context(self, text: str, toks: list[Token]) -> tuple[list[bool], list[bool]]:
+    def _context(self, text: str, toks: Tokens) -> tuple[list[bool], list[bool]]:
         """Per token: sentence-initial, and inside a title-case or all-caps line (headline)."""
-        N = len(toks)
+        words, N = toks.text, len(toks.text)
         # a line break before each token
-        nl = [True] + ["\n" in text[p.end : t.start] for p, t in zip(toks, toks[1:])]
-        init = [True] + [b or p.text in SENTENCE_END for p, b in zip(toks, nl[1:])]
+        nl = [True] + ["\n" in text[e:a] for e, a in zip(toks.end, toks.start[1:])]
+        init = [True] + [b or w in SENTENCE_END for w, b in zip(words, nl[1:])]
         head = [False] * N
         starts = [k for k in range(N) if nl[k]] + [N]
         for i, j in zip(starts, starts[1:]):
-            words = [t.text for t in toks[i:j] if t.text[:1].isalpha() and len(t.text) > 3]
-            if len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.75 * len(words):
+            line = [w for w in words[i:j] if len(w) > 3 and w[:1].isalpha()]
+            if len(line) >= 2 and sum(w[0].isupper() for w in line) >= 0.75 * len(line):
                 head[i:j] = [True] * (j - i)
         return init, head
 
@@ -426,16 +435,16 @@ class Restorer:
         order = np.lexsort((e_fam, e_j, e_i))
         e_i, e_j, e_g, e_own, e_fam = e_i[order], e_j[order], e_g[order], e_own[order], e_fam[order]
         init, head = self._context(text, toks)
-        N = len(toks)
+        N = len(toks.text)
         # words written capitalised mid-sentence in the body are names here, also where a headline
         # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
-        caps = [is_capitalised(t.text) for t in toks]
-        names = {toks[k].norm for k in range(N) if caps[k] and not init[k] and not head[k]}
-        capw = [c and t.text[:1].isalpha() for c, t in zip(caps, toks)]  # a capitalised word, not a number
-        midcap = [c and ((not a and not h) or t.norm in names) for c, a, h, t in zip(caps, init, head, toks)]
+        caps = [is_capitalised(w) for w in toks.text]
+        names = {toks.norm[k] for k in range(N) if caps[k] and not init[k] and not head[k]}
+        capw = [c and w[:1].isalpha() for c, w in zip(caps, toks.text)]  # a capitalised word, not a number
+        midcap = [c and ((not a and not h) or w in names) for c, a, h, w in zip(caps, init, head, toks.norm)]
         upper = np.zeros(len(e_i), dtype=np.bool_)
         for k in np.flatnonzero(np.asarray(midcap, dtype=np.bool_)[e_i]).tolist():
-            upper[k] = case_pattern(text[toks[e_i[k]].start : toks[e_j[k] - 1].end]) == "upper"
+            upper[k] = case_pattern(text[toks.start[e_i[k]] : toks.end[e_j[k] - 1]]) == "upper"
         c0, c_llr, c_top = self.cal.doc_linear(N)
         w, c_o, origid, name, origcap, ids, nids, ohash, ids_flat = store.arrays()
         sp_i, sp_j, sp_key, sp_f, sp_pi, first, o_c, bonus, att = _candidate_options(
@@ -461,56 +470,64 @@ class Restorer:
         occurrence of a spun form is restored with posterior >= ``CONSISTENT_MIN``, the occurrences the
         decision kept get the same option too, unless their own context speaks against it (their window's
         n-gram gain, nats, is added to the restored occurrence's log-odds). ``nid``: the article's word
-        ids; ``cands``: the article's candidate spans. Returns ``chosen`` extended."""
-        best: dict[tuple[str, ...], tuple[str, float]] = {}
-        for sp, opt, p, _ in chosen:
-            if p >= CONSISTENT_MIN and p > best.get(sp.key, ("", 0.0))[1]:
-                best[sp.key] = (opt.surface, p)
-        if not best:
+        ids; ``cands``: the article's candidate spans; ``chosen``: (span, option, posterior, posterior of
+        keeping, gain) of the decision. Returns ``chosen`` extended, ordered by start."""
+        sp_i, sp_j, sp_key = cands.py
+        keys = self._index.keys
+        top: dict[tuple[str, ...], tuple[int, float]] = {}  # spun form -> (option, posterior)
+        for s, o, p, _, _ in chosen:
+            if p >= CONSISTENT_MIN and p > top.get(keys[sp_key[s]], (-1, 0.0))[1]:
+                top[keys[sp_key[s]]] = (o, p)
+        if not top:
             return chosen
+        best = {key: (cands.surface(o), p) for key, (o, p) in top.items()}  # spun form -> (restored surface, posterior)
         taken = [False] * (len(nid) + 1)  # tokens an edit covers
-        for sp, *_ in chosen:
-            taken[sp.i : sp.j] = [True] * (sp.j - sp.i)
-        extra: list[tuple[Span, Option, float]] = []
+        for s, *_ in chosen:
+            taken[sp_i[s] : sp_j[s]] = [True] * (sp_j[s] - sp_i[s])
+        extra: list[tuple[int, int, float]] = []
         flat: list[int] = []
         lens: list[int] = []
         starts: list[int] = []
-        keys = self._index.keys
-        for s, (i, j, g) in enumerate(zip(*cands.py)):
-            b = best.get(keys[g])
+        # the spans of those forms (the spun form's hash first: most spans have none of them)
+        same = np.flatnonzero(np.isin(cands.khash, np.fromiter(map(hash, best), dtype=np.int64, count=len(best))))
+        for s in same.tolist():
+            i, j = sp_i[s], sp_j[s]
+            b = best.get(keys[sp_key[s]])
             if b is None or True in taken[i:j]:
                 continue
-            opt = cands.find(s, b[0])
-            if opt is None:
+            o = cands.find(s, b[0])
+            if o < 0:
                 continue
             left, right = nid[max(0, i - 2) : i].tolist(), nid[j : j + 2].tolist()
-            flat += [*left, *nid[i:j].tolist(), *right, *left, *opt.ids, *right]
-            lens += [len(left) + j - i + len(right), len(left) + len(opt.ids) + len(right)]
+            ids = cands.iflat[cands.ifirst[o] : cands.ifirst[o + 1]].tolist()
+            flat += [*left, *nid[i:j].tolist(), *right, *left, *ids, *right]
+            lens += [len(left) + j - i + len(right), len(left) + len(ids) + len(right)]
             starts += [len(left), len(left)]
-            extra.append((cands.span(s), opt, b[1]))
+            extra.append((s, o, b[1]))
         if not extra:
             return chosen
         scores = self.model.score_flat(np.asarray(flat, dtype=np.int64), np.asarray(lens, dtype=np.int64),
                                        np.asarray(starts, dtype=np.int64)).tolist()
         lmw = self.cal.lm_weight * LN10
         out = list(chosen)
-        for k, (sp, opt, p_other) in enumerate(extra):
+        for k, (s, o, p_other) in enumerate(extra):
+            i, j = sp_i[s], sp_j[s]
             gain = (scores[2 * k + 1] - scores[2 * k]) * lmw
             p = sigmoid(_logit(p_other) + gain)
-            if p >= 0.5 and True not in taken[sp.i : sp.j]:
-                out.append((sp, opt._replace(gain=gain), p, 1.0 - p))
-                taken[sp.i : sp.j] = [True] * (sp.j - sp.i)
-        out.sort(key=lambda t: t[0].i)
+            if p >= 0.5 and True not in taken[i:j]:
+                out.append((s, o, p, 1.0 - p, gain))
+                taken[i:j] = [True] * (j - i)
+        out.sort(key=lambda t: sp_i[t[0]])
         return out
 
 
 class _Candidates(NamedTuple):
     """An article's candidate spans and options as arrays (``candidates._options``, ready for
-    ``Decider.decide_arrays``), and the objects behind them built on demand for the few spans that need them.
+    ``Decider.decide_arrays``).
     Per span: ``i``, ``j``, option range ``first[s]:first[s + 1]``, ``khash``, ``key`` (form id of its spun
     form), ``f`` (form id with the most candidates), ``pi``; per option: ``bonus``, ``hash``, ids
     ``iflat[ifirst[o]:ifirst[o + 1]]``, ``c`` (store entry), ``att`` (restored name attested); ``midcap``
-    per token."""
+    per token. Only the proposed edits look up their originals' records (``surface``, ``kind``)."""
 
     i: np.ndarray
     j: np.ndarray
@@ -528,29 +545,34 @@ class _Candidates(NamedTuple):
     midcap: list
     index: Any
     store: Any
-    py: tuple  # i, j and key as lists, for the objects built one by one
+    py: tuple  # i, j and key as lists, for the loops over chosen spans
 
-    def span(self, s: int) -> Span:
-        """Span ``s`` (its options are not listed: see ``find``)."""
-        i, j, key = self.py
-        return Span(i[s], j[s], self.index.keys[key[s]], [])
+    def surface(self, o: int) -> str:
+        """The original that option ``o`` (flat index) restores, as the table writes it."""
+        return self.store.record(int(self.c[o]))[0][0].original
 
-    def option(self, s: int, o: int, gain: float = 0.0) -> Option:
-        """Option ``o`` (flat index) of span ``s`` with its prior facts for the confidence model."""
-        (c, otoks, c_o, _, ids), fc = self.store.record(int(self.c[o]))
-        f = self.store.info(int(self.f[s]))
-        i, _, key = self.py
-        why = (float(self.pi[s]), c_o, f.count, f.is_original, c.weight, self.midcap[i[s]],
-               c.kind == "name", len(self.index.keys[key[s]]) > 1 or len(otoks) > 1, len(fc.candidates),
-               bool(self.att[o]))
-        return Option(otoks, c.original, c.kind, float(self.bonus[o]), why, gain, ids)
+    def kind(self, o: int) -> str:
+        """The table kind of option ``o`` ("word", "phrase", "name", ...)."""
+        return self.store.record(int(self.c[o]))[0][0].kind
 
-    def find(self, s: int, surface: str) -> Option | None:
-        """The option of span ``s`` that restores ``surface``, or None."""
+    def facts(self, s: np.ndarray, o: np.ndarray) -> np.ndarray:
+        """Prior facts of options ``o`` of spans ``s`` (arrays of equal length) for the confidence model, one
+        row each: the family probability, the original's corpus count, the spun form's corpus count, the spun
+        form is an original, the pair's weight, capitalised mid-sentence, is a name, multiword, the number of
+        candidates of the form, the restored name is attested. Returns float64 (len(s) x 10)."""
+        st = self.store
+        w, c_o, _, name, _, _, nids, _, _ = st.arrays()
+        c, f = self.c[o], self.f[s]
+        multiword = (self.j[s] - self.i[s] > 1) | (nids[c] > 1)
+        return np.stack([self.pi[s], c_o[c], st.count[f], st.orig[f], w[c], np.asarray(self.midcap)[self.i[s]],
+                         name[c], multiword, st.ncand[st.form_of(c)], self.att[o]], axis=1).astype(np.float64)
+
+    def find(self, s: int, surface: str) -> int:
+        """The option (flat index) of span ``s`` that restores ``surface``, or -1."""
         for o in range(int(self.first[s]), int(self.first[s + 1])):
-            if self.store.record(int(self.c[o]))[0][0].original == surface:
-                return self.option(s, o)
-        return None
+            if self.surface(o) == surface:
+                return o
+        return -1
 
 
 def compile_kernels() -> None:
@@ -578,7 +600,7 @@ def _exercise_kernels() -> None:
     r = Restorer(families=[Family("kernels", build_table([Entry("said", ("mentioned",), "VERB", "word")]))], model=m)
     text = "It mentioned"
     toks, locked = r._tokens(text, [])
-    n = [t.norm for t in toks]
+    n = toks.norm
     entries = r._index.scan(r._index.token_ids(n), locked)
     r._store.ensure(entries[2])
     r._options(text, toks, np.asarray(m.ids(n, True), dtype=np.int64), entries[:4], [[0.0] * 5], [0.0], [0.0])

@@ -41,17 +41,33 @@ def normalise(word: str) -> str:
     return word.lower().replace("’", "'").translate(_DROP_FORMAT)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split ``text`` into tokens with character offsets; never raises for any ``str``."""
+class Tokens(NamedTuple):
+    """An article's tokens as parallel lists (what ``Token`` holds, one list per field): building a
+    ``Token`` per word costs as much as finding the words."""
+
+    text: list[str]
+    norm: list[str]
+    start: list[int]
+    end: list[int]
+
+
+def token_lists(text: str) -> Tokens:
+    """The tokens of ``text`` as parallel lists (see ``tokenize``); never raises for any ``str``."""
+    spans = [m.span() for m in _TOKEN.finditer(text)]
+    words = [text[a:b] for a, b in spans]
     lowered = text.lower().replace("’", "'")
     if len(lowered) != len(text):  # a few characters lower-case to two ("İ"): normalise one by one
-        return [Token(m.group(), normalise(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
-    if _HAS_FORMAT.search(text):
-        return [
-            Token(m.group(), lowered[m.start() : m.end()].translate(_DROP_FORMAT), m.start(), m.end())
-            for m in _TOKEN.finditer(text)
-        ]
-    return [Token(m.group(), lowered[m.start() : m.end()], m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        normed = [normalise(w) for w in words]
+    elif _HAS_FORMAT.search(text):
+        normed = [lowered[a:b].translate(_DROP_FORMAT) for a, b in spans]
+    else:
+        normed = [lowered[a:b] for a, b in spans]
+    return Tokens(words, normed, [a for a, _ in spans], [b for _, b in spans])
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split ``text`` into tokens with character offsets; never raises for any ``str``."""
+    return list(map(Token._make, zip(*token_lists(text))))
 
 
 def norms(text: str) -> list[str]:
