@@ -36,6 +36,15 @@ def _split_edits(edits: Sequence[Edit], title_len: int) -> tuple[list[Edit], lis
     return title_edits, text_edits
 
 
+def _language(article: dict[str, Any]) -> tuple[str, float]:
+    """The language of ``article["text"]`` (``"en"`` when it is no string: restoring it fails and says why)
+    and the milliseconds it took to identify."""
+    t0 = time.perf_counter()
+    text = article.get("text")
+    language = detect_language(text) if isinstance(text, str) else "en"
+    return language, (time.perf_counter() - t0) * 1000
+
+
 class Enricher:
     """Loads the restorer and the NER model once, then enriches articles in batches.
 
@@ -144,11 +153,14 @@ class Enricher:
         received_at = list(received_at) if received_at is not None else [time.time()] * len(articles)
         results: list[dict | Rejected | None] = [None] * len(articles)
         pending: list[tuple[int, dict, str]] = []  # (index, partial event, restored text) awaiting NER
+        # The batch's languages first: run one after the other, the identifier's tables stay in the CPU's
+        # caches (interleaved with restoration it took twice as long). (language, ms) per article.
+        languages = [_language(a) for a in articles]
         for i, article in enumerate(articles):
             if progress is not None:
                 progress("restore", i)
             try:
-                event = self._restore_one(article, received_at[i])
+                event = self._restore_one(article, received_at[i], *languages[i])
             except Rejected as r:
                 results[i] = r
             except Exception as e:  # a poison article must not stop the batch
@@ -161,9 +173,8 @@ class Enricher:
         self._add_entities(pending, results)
         return results  # type: ignore[return-value]
 
-    def _restore_one(self, article: dict[str, Any], received: float) -> dict[str, Any]:
+    def _restore_one(self, article: dict[str, Any], received: float, language: str, language_ms: float) -> dict[str, Any]:
         t0 = time.perf_counter()
-        language = detect_language(article["text"])
         if language != "en":
             if self.settings.non_english_policy == "reject":
                 raise Rejected("not_english", f"text is in language '{language}', not English (UNSPUN_NON_ENGLISH_POLICY=reject)", article["id"])
@@ -177,7 +188,7 @@ class Enricher:
             title = article.get("title")
             if title is None:
                 restored_title = None
-        restore_ms = (time.perf_counter() - t0) * 1000
+        restore_ms = (time.perf_counter() - t0) * 1000 + language_ms
         return {
             "schema": EVENT_SCHEMA,
             "id": article["id"],

@@ -194,7 +194,8 @@ def _options(tab, V, nid, e_i, e_j, e_g, e_own, e_fam, e_upper, caps, capw, midc
 class CandidateStore:
     """Per form of a ``FormIndex`` (``G`` forms), its ``FormInfo`` facts as arrays once ``ensure`` has met it,
     and its best candidates in a store that grows as forms are met. ``info(g)``: the form's ``FormInfo``;
-    ``record(c)``: the ``FormInfo.best`` record behind store entry ``c`` and the ``FormInfo`` it came from.
+    ``record(c)``: the ``FormInfo.best`` record behind store entry ``c`` and the ``FormInfo`` it came from;
+    ``originals[c]``/``kinds[c]``: its original as the table writes it and its kind.
     ``form_info(key, family)``: computes a ``FormInfo`` (``priors.form_info`` on the family's table); this store
     is its only cache."""
 
@@ -214,6 +215,8 @@ class CandidateStore:
         self.nbest = np.zeros(G, dtype=np.int64)
         self.khash = np.zeros(G, dtype=np.int64)
         self._records: list = []
+        self.originals: list[str] = []  # per store entry: the original as the table writes it
+        self.kinds: list[str] = []  # and its table kind
         self._orig_ids: dict = {}
         self._n = 0
         self._n_ids = 0
@@ -267,6 +270,8 @@ class CandidateStore:
             self._ids_arr[self._n_ids : self._n_ids + len(ids)] = ids
             self._n_ids += len(ids)
             self._records.append((rec, ff))
+            self.originals.append(c.original)
+            self.kinds.append(c.kind)
         self._n = n
         self.ready[g] = True
 

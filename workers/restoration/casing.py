@@ -39,7 +39,3 @@ def copy_case(spun: str, restored: str) -> str:
         return restored[:1].upper() + restored[1:]
     return restored
 
-
-def is_capitalised(word: str) -> bool:
-    """First character is an upper-case letter."""
-    return word[:1].isupper()

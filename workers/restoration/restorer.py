@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import math
+from bisect import bisect_right
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -44,7 +45,7 @@ import numpy as np
 from workers.restoration.calibration import Calibration, sigmoid
 from workers.restoration.candidates import CandidateStore
 from workers.restoration.candidates import _options as _candidate_options
-from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case, is_capitalised
+from workers.restoration.casing import SENTENCE_END, case_pattern, copy_case
 from workers.restoration.decision import Decider, Option, Span
 from workers.restoration.edits import Edit, apply_edits
 from workers.restoration.matching import FormIndex
@@ -276,7 +277,7 @@ class Restorer:
         found: list[tuple] = []  # proposed edits before their confidence
         kept: list[int] = []  # their rows of ``chosen``
         if chosen:
-            sp_i, sp_j, sp_key = cands.py
+            sp_i, sp_j, sp_key, _ = cands.py
             keys = index.keys
             surface_of, kind_of = cands.surface, cands.kind
             starts, ends = toks.start, toks.end
@@ -410,7 +411,13 @@ class Restorer:
         """Per token: sentence-initial, and inside a title-case or all-caps line (headline)."""
         words, N = toks.text, len(toks.text)
         # a line break before each token
-        nl = [True] + ["\n" in text[e:a] for e, a in zip(toks.end, toks.start[1:])]
+        nl = [True] * (N > 0) + [False] * (N - 1)
+        p = text.find("\n")
+        while p >= 0:  # (a line break is never inside a token)
+            k = bisect_right(toks.start, p)
+            if k < N:
+                nl[k] = True
+            p = text.find("\n", p + 1)
         init = [True] + [b or w in SENTENCE_END for w, b in zip(words, nl[1:])]
         head = [False] * N
         starts = [k for k in range(N) if nl[k]] + [N]
@@ -438,7 +445,7 @@ class Restorer:
         N = len(toks.text)
         # words written capitalised mid-sentence in the body are names here, also where a headline
         # or a sentence start capitalises them anyway ("Harbor Logistics" in the headline)
-        caps = [is_capitalised(w) for w in toks.text]
+        caps = [w[:1].isupper() for w in toks.text]  # capitalised: the first character is upper case
         names = {toks.norm[k] for k in range(N) if caps[k] and not init[k] and not head[k]}
         capw = [c and w[:1].isalpha() for c, w in zip(caps, toks.text)]  # a capitalised word, not a number
         midcap = [c and ((not a and not h) or w in names) for c, a, h, w in zip(caps, init, head, toks.norm)]
@@ -463,7 +470,7 @@ class Restorer:
         iflat = ids_flat[np.repeat(ids[o_c] - ifirst[:-1], lens) + np.arange(int(ifirst[-1]))]
         return _Candidates(sp_i, sp_j, first, bonus, ohash[o_c], store.khash[sp_key], ifirst, iflat,
                            sp_key, sp_f, sp_pi, o_c, att, midcap, index, store,
-                           (sp_i.tolist(), sp_j.tolist(), sp_key.tolist()))
+                           (sp_i.tolist(), sp_j.tolist(), sp_key.tolist(), o_c.tolist()))
 
     def _consistent(self, nid: np.ndarray, cands: "_Candidates", chosen: list) -> list:
         """A spinner rewrites a form the same way throughout an article, title and body alike: where one
@@ -472,7 +479,7 @@ class Restorer:
         n-gram gain, nats, is added to the restored occurrence's log-odds). ``nid``: the article's word
         ids; ``cands``: the article's candidate spans; ``chosen``: (span, option, posterior, posterior of
         keeping, gain) of the decision. Returns ``chosen`` extended, ordered by start."""
-        sp_i, sp_j, sp_key = cands.py
+        sp_i, sp_j, sp_key, _ = cands.py
         keys = self._index.keys
         top: dict[tuple[str, ...], tuple[int, float]] = {}  # spun form -> (option, posterior)
         for s, o, p, _, _ in chosen:
@@ -489,8 +496,8 @@ class Restorer:
         lens: list[int] = []
         starts: list[int] = []
         # the spans of those forms (the spun form's hash first: most spans have none of them)
-        same = np.flatnonzero(np.isin(cands.khash, np.fromiter(map(hash, best), dtype=np.int64, count=len(best))))
-        for s in same.tolist():
+        hashes = set(map(hash, best))
+        for s in [s for s, h in enumerate(cands.khash.tolist()) if h in hashes]:
             i, j = sp_i[s], sp_j[s]
             b = best.get(keys[sp_key[s]])
             if b is None or True in taken[i:j]:
@@ -545,15 +552,15 @@ class _Candidates(NamedTuple):
     midcap: list
     index: Any
     store: Any
-    py: tuple  # i, j and key as lists, for the loops over chosen spans
+    py: tuple  # i, j, key and c as lists, for the loops over chosen spans
 
     def surface(self, o: int) -> str:
         """The original that option ``o`` (flat index) restores, as the table writes it."""
-        return self.store.record(int(self.c[o]))[0][0].original
+        return self.store.originals[self.py[3][o]]
 
     def kind(self, o: int) -> str:
         """The table kind of option ``o`` ("word", "phrase", "name", ...)."""
-        return self.store.record(int(self.c[o]))[0][0].kind
+        return self.store.kinds[self.py[3][o]]
 
     def facts(self, s: np.ndarray, o: np.ndarray) -> np.ndarray:
         """Prior facts of options ``o`` of spans ``s`` (arrays of equal length) for the confidence model, one
