@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import logging
 import math
-from bisect import bisect_right
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, NamedTuple, Sequence
