@@ -37,15 +37,30 @@ def _hash_all(fam, ftid, fstart, mult):
     return out
 
 
+@njit(cache=True)
+def _slots(h, bits: int):
+    """An open-addressing table of ``2**bits`` slots (linear probing, -1: empty) holding each form id ``g`` at
+    the slot its hash ``h[g]`` picks (its top ``bits`` bits)."""
+    mask = (1 << bits) - 1
+    slots = np.full(1 << bits, -1, dtype=np.int32)
+    for g in range(len(h)):
+        k = np.int64(h[g] >> np.uint64(64 - bits))
+        while slots[k] >= 0:
+            k = (k + 1) & mask
+        slots[k] = g
+    return slots
+
+
 @njit(cache=True, inline="always")
 def _lookup(ix, family: int, tids, lo: int, hi: int) -> int:
     """Global id of the form of ``family`` whose tokens are ``tids[lo:hi]``, or -1."""
-    fh, fg, fam, ftid, fstart, mult = ix[0], ix[1], ix[2], ix[3], ix[4], ix[5]
+    fh, slots, fam, ftid, fstart, mult, shift = ix
     h = _form_hash(family, tids, lo, hi, mult)
-    k = np.searchsorted(fh, h)
-    while k < len(fh) and fh[k] == h:
-        g = fg[k]
-        if fam[g] == family and fstart[g + 1] - fstart[g] == hi - lo:
+    mask = len(slots) - 1
+    k = np.int64(h >> shift)
+    while slots[k] >= 0:
+        g = slots[k]
+        if fh[g] == h and fam[g] == family and fstart[g + 1] - fstart[g] == hi - lo:
             same = True
             for q in range(hi - lo):
                 if ftid[fstart[g] + q] != tids[lo + q]:
@@ -53,7 +68,7 @@ def _lookup(ix, family: int, tids, lo: int, hi: int) -> int:
                     break
             if same:
                 return g
-        k += 1
+        k = (k + 1) & mask
     return -1
 
 
@@ -143,8 +158,10 @@ class FormIndex:
         self.is_fwd = np.asarray(fwd, dtype=np.bool_)
         self.n_families = len(tables)
         h = _hash_all(self.family, ftid, fstart, _HASH)
-        order = np.argsort(h, kind="stable")
-        self._ix = (h[order], order.astype(np.int64), self.family, ftid, fstart, _HASH)
+        # a hash table of the forms: at most half full, so a look-up reads one or two slots (a binary search
+        # over the sorted hashes read 16, mostly outside the CPU caches)
+        bits = max(4, int(np.ceil(np.log2(2 * len(keys) + 1))))
+        self._ix = (h, _slots(h, bits), self.family, ftid, fstart, _HASH, np.uint64(64 - bits))
         # per family and first token, the lengths of the forms starting with it, longest first
         T = len(vocab)
         first = ftid[fstart[:-1]] if keys else np.zeros(0, dtype=np.int64)
