@@ -5,9 +5,10 @@ import random
 import pytest
 
 from workers.evaluation import pps
-from workers.evaluation.groups import MYTHES, write_groups
-from workers.evaluation.spinners import group_file_spinner, thesaurus_spinner, wordnet_spinner, words_of
-from workers.restoration.build.wordnet import WORDNET_DIR
+from workers.evaluation.groups import MYTHES, mythes_groups, read_mythes, write_groups
+from workers.evaluation.spinners import group_file_spinner, thesaurus_spinner, wordnet_entries, wordnet_spinner, words_of
+from workers.restoration.build.spinnable import spinnable
+from workers.restoration.build.wordnet import WORDNET_DIR, read_wordnet, synonyms
 from workers.restoration.emulate import spin
 
 TEXT = (
@@ -65,6 +66,34 @@ def test_wordnet_spinner_uses_synset_lemmas_inflected():
     assert "ordinal" in {x.text for x in sp.table.forward[("third",)]}
     assert "did" in {x.text for x in sp.table.forward[("made",)]}  # make -> do, in the past tense
     assert "functionaries" in {x.text for x in sp.table.forward[("officials",)]}
+
+
+# Words both lexicons give synonyms for ("can" -> "tin", "will" -> "volition", "s" -> "second") that the
+# spinnable rule refuses: function words, a single letter, and capitals (a name, not a lexicon head).
+REFUSED = {"can", "will", "may", "be", "have", "in", "s", "Table", "U.S."}
+
+
+@pytest.mark.skipif(not (WORDNET_DIR / "data.noun").exists(), reason="Debian wordnet-base not installed")
+def test_wordnet_spinner_refuses_the_words_the_rule_refuses():
+    wn = read_wordnet()
+    assert all(synonyms(wn, w.lower()) for w in REFUSED - {"U.S."})  # so only the rule keeps them out
+    originals = {e.original for e in wordnet_entries(words_of([TEXT]) | REFUSED)}
+    assert {"third", "make", "official"} <= originals
+    assert all(spinnable(o) for o in originals) and not originals & REFUSED
+
+
+@pytest.mark.skipif(not MYTHES.exists(), reason="Debian mythes-en-us not installed")
+def test_thesaurus_spinners_refuse_the_words_the_rule_refuses():
+    from workers.restoration.ngram import default_model
+
+    lexicon = {w for w in REFUSED if w.islower()} | {"10", "well-known"}
+    assert {h for h, _, _ in read_mythes(heads=lexicon)} == lexicon  # the thesaurus offers synonyms for all
+    sp = thesaurus_spinner(words_of([TEXT]) | lexicon)
+    originals = {e.original for e in sp.table.entries}
+    assert {"possible", "third", "10", "well-known"} <= originals  # numbers and hyphenated heads are spun
+    assert all(spinnable(o, letters_only=False) for o in originals) and not originals & REFUSED
+    heads = [g[0] for g in mythes_groups(default_model(), 300)]  # the group file of the "dictionary loaded" row
+    assert len(heads) == 300 and all(spinnable(h) for h in heads)
 
 
 def test_pps_split_is_disjoint_deterministic_and_keeps_an_expected_phrase_on_one_side():

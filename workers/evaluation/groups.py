@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from workers.restoration.build.spinnable import spinnable
 from workers.restoration.table import Entry
 
 MYTHES = Path("/usr/share/mythes/th_en_US_v2.dat")
@@ -87,13 +88,11 @@ def read_mythes(path: Path | str = MYTHES, heads: set[str] | None = None) -> lis
 
 def mythes_groups(model, n: int, path: Path | str = MYTHES) -> list[list[str]]:
     """The ``n`` single-word heads of the thesaurus most frequent in the n-gram ``model`` (ties by
-    word; function words and single letters left out), each as a group head + its synonyms of every
+    word; only heads ``spinnable`` allows), each as a group head + its synonyms of every
     meaning and part of speech: the shape of a plugin's group dictionary built from this thesaurus."""
-    from workers.restoration.build.wordnet_family import FUNCTION_WORDS
-
     merged: dict[str, dict[str, None]] = {}
     for head, _, syns in read_mythes(path):
-        if head.isalpha() and len(head) > 1 and head not in FUNCTION_WORDS:
+        if spinnable(head):  # heads are lower-case already (read_mythes)
             merged.setdefault(head, {}).update(dict.fromkeys(syns))
     ranked = sorted(merged, key=lambda h: (-model.count([h]), h))[:n]
     return [[h, *merged[h]] for h in ranked]

@@ -6,8 +6,9 @@ with exact spans:
 
 - ``table_spinner``: the shipped news table (the restorer's own dictionary: "known dictionary");
 - ``thesaurus_spinner``: head word -> synonyms of all its meanings in the LibreOffice thesaurus
-  (``groups.read_mythes``), inflected by the meaning's part of speech; function words are left alone
-  and single letters are left alone (the thesaurus lists "be" -> "make up");
+  (``groups.read_mythes``), inflected by the meaning's part of speech; function words and single
+  letters are left alone (``spinnable``; the thesaurus lists "be" -> "make up"), while its numbers,
+  hyphenated and multiword heads are spun;
 - ``wordnet_spinner``: a word -> another lemma of one of its WordNet 3.0 synsets, the splog spinners'
   method (``workers.restoration.build.wordnet``);
 - ``group_file_spinner``: a ``|``-separated group file as a plugin spins it (literal, no inflection).
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Iterable
 
 from workers.evaluation.groups import MYTHES, group_entries, read_groups, read_mythes
+from workers.restoration.build.spinnable import spinnable
 from workers.restoration.emulate import SpunSpan, spin
 from workers.restoration.table import Entry, SpinnerTable, build_table, load_table
 from workers.restoration.tokens import norms
@@ -79,11 +81,9 @@ def compile_entries(entries: list[Entry], name: str) -> SpinnerTable:
 def thesaurus_spinner(words: set[str] | None = None, path: Path | str = MYTHES) -> Spinner:
     """Thesaurus-group spinner (heads restricted to ``words`` when given). Raises
     ``FileNotFoundError`` without Debian's ``mythes-en-us``."""
-    from workers.restoration.build.wordnet_family import FUNCTION_WORDS
-
     heads = None if words is None else {w for w in words if " " not in w}
     entries = [
-        e for head, pos, syns in read_mythes(path, heads) if head not in FUNCTION_WORDS and len(head) > 1
+        e for head, pos, syns in read_mythes(path, heads) if spinnable(head, letters_only=False)
         for e in group_entries([[head, *syns]], pos)
     ]
     return Spinner("thesaurus groups", compile_entries(entries, "thesaurus"), BROAD_RATES)
@@ -91,15 +91,13 @@ def thesaurus_spinner(words: set[str] | None = None, path: Path | str = MYTHES) 
 
 def wordnet_entries(words: Iterable[str], wordnet_dir: Path | str | None = None) -> list[Entry]:
     """Entries word -> other lemmas of its synsets, one per part of speech (``wordnet.synonyms``),
-    for the lower-case alphabetic ``words`` of two letters or more that are not function words
-    (WordNet lists "s" as "second", which would break every "U.S.")."""
+    for the ``words`` a spinner may replace (``spinnable``, as the shipped WordNet family)."""
     from workers.restoration.build.wordnet import WORDNET_DIR, read_wordnet, synonyms
-    from workers.restoration.build.wordnet_family import FUNCTION_WORDS
 
     wn = read_wordnet(wordnet_dir or WORDNET_DIR)
     out = []
     for w in sorted(words):
-        if w.isalpha() and w.islower() and len(w) > 1 and w not in FUNCTION_WORDS:
+        if spinnable(w):
             for pos, subs in synonyms(wn, w).items():
                 out += group_entries([[w, *subs]], pos)
     return out

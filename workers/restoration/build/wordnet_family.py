@@ -4,9 +4,9 @@ The older splog spinners replace a word by another lemma of one of its WordNet s
 "underling", "made" -> "done", "third" -> "ordinal"). This table holds what such a spinner does to
 the words news uses most:
 
-- originals: single-word, lower-case WordNet lemmas that are not function words, ranked by their
-  count in the shipped n-gram model (``ngram.py``; the lemma's inflections summed, lemminflect), the
-  ``top`` most frequent kept;
+- originals: WordNet lemmas a spinner may replace (``spinnable.spinnable``: lower-case letters, not a
+  function word), ranked by their count in the shipped n-gram model (``ngram.py``; the lemma's
+  inflections summed, lemminflect), the ``top`` most frequent kept;
 - substitutes: the other lemmas of their synsets, and the head lemmas of a satellite adjective's
   cluster (``wordnet.synonyms``), one line per original and part of speech (``pos`` from the synset:
   NOUN, VERB, ADJ; adverbs X); multiword lemmas of up to three words, underscores as spaces; a lemma
@@ -22,21 +22,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from workers.restoration.build.spinnable import spinnable
 from workers.restoration.build.wordnet import UPOS, WORDNET_DIR, WordNet, read_wordnet, synonyms
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "families" / "wordnet" / "word_wordnet.tsv"
 TOP = 5000
-# Function words are not spun by the family (WordNet still lists some: "a" (vitamin A), "in" (inch),
-# "us", "will", "may", "can", "be", "have"): a spinner that rewrote them would garble every sentence.
-FUNCTION_WORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below
-between both but by can could did do does doing down during each either few for from further had has have
-having he her here hers herself him himself his how i if in into is it its itself just may me might mine
-more most must my myself neither no nor not now of off on once one only or other ought our ours ourselves
-out over own same she should so some such than that the their theirs them themselves then there these they
-this those through to too under until up upon us very was we were what when where whether which while who
-whom whose why will with within without would yet you your yours yourself yourselves
-""".split())
 
 
 def _same_word(a: str, b: str) -> bool:
@@ -63,7 +53,7 @@ def family_lines(wn: WordNet, model, top: int = TOP) -> list[str]:
     sorted by original and part of speech."""
     ranked: list[tuple[int, str, dict[str, list[str]]]] = []
     for lemma, keys in wn.by_lemma.items():
-        if not lemma.isalpha() or not lemma.islower() or lemma in FUNCTION_WORDS or len(lemma) < 2:
+        if not spinnable(lemma):
             continue
         if model.count([lemma]) == 0:
             continue
