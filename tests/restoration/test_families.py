@@ -93,3 +93,22 @@ def test_an_article_no_family_is_likely_to_have_spun_is_not_decoded():
 
     r = default_restorer().restore(CITY)
     assert r.spin_score < UNATTRIBUTED_MIN and r.n_candidates == 0 and r.edits == []
+
+
+def test_shipped_families_reuse_loaded_tables_and_follow_cache_folder_and_imports(tmp_path):
+    from workers.restoration.families import shipped_families
+
+    first, again = shipped_families(), shipped_families()
+    assert [f.name for f in first] == [f.name for f in again] == ["news", "wordnet"]
+    assert all(a.table is b.table for a, b in zip(first, again))  # loaded once in this process
+    groups = tmp_path / "mine.txt"
+    groups.write_text("company|zorbulation\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    fams = shipped_families([groups], cache_dir=cache)
+    assert [f.name for f in fams] == ["news", "wordnet", "import:mine"]
+    wordnet = first[1].table.version
+    assert fams[1].table.version == wordnet and (cache / f"table-{wordnet}.pkl").is_file()  # its own cache folder
+    assert ("zorbulation",) in fams[2].table.reverse
+    groups.write_text("company|blorpage\n", encoding="utf-8")  # an edited import is read again
+    rev = shipped_families([groups], cache_dir=cache)[2].table.reverse
+    assert ("blorpage",) in rev and ("zorbulation",) not in rev

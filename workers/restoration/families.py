@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from workers.restoration.table import SpinnerTable, build_table, default_table, load_table
+from workers.restoration.table import SpinnerTable, build_table, cached_table, default_table
 
 FAMILIES_DIR = Path(__file__).parent / "data" / "families"
 WORDNET_DIR = FAMILIES_DIR / "wordnet"
@@ -45,10 +45,11 @@ def news_family(cache_dir: Path | str | None = None) -> Family:
 
 
 def wordnet_family(cache_dir: Path | str | None = None) -> Family | None:
-    """The WordNet-synset family (``data/families/wordnet``), or ``None`` when it is not shipped."""
+    """The WordNet-synset family (``data/families/wordnet``), loaded once per process, or ``None``
+    when it is not shipped."""
     if not WORDNET_DIR.is_dir() or not any(WORDNET_DIR.glob("*.tsv")):
         return None
-    return Family("wordnet", load_table(WORDNET_DIR, cache_dir=cache_dir), PRIORS["wordnet"])
+    return Family("wordnet", cached_table(WORDNET_DIR, cache_dir), PRIORS["wordnet"])
 
 
 def imported_families(paths: Sequence[Path | str], cache_dir: Path | str | None = None) -> list[Family]:
@@ -82,7 +83,12 @@ def learned_family(entries) -> Family:
 def shipped_families(
     extra: Sequence[Path | str] = (), cache_dir: Path | str | None = None, wordnet: bool = True
 ) -> list[Family]:
-    """The shipped families (news, WordNet when shipped and ``wordnet``) plus one per imported file."""
+    """The shipped families (news, WordNet when shipped and ``wordnet``) plus one per imported file.
+
+    New ``Family`` objects each call, over tables loaded once per process: the shipped ones per
+    ``cache_dir`` (``table.cached_table``), imported ones per file name and bytes
+    (``dictionaries.compile_dictionary``), so repeated calls (the evaluation builds several
+    restorers) cost no reloading, and an edited import file is read again."""
     fams = [news_family(cache_dir)]
     wn = wordnet_family(cache_dir) if wordnet else None
     if wn is not None:

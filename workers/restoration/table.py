@@ -366,6 +366,13 @@ def _cached(table_dir: str, cache_dir: str | None) -> SpinnerTable:
     return t
 
 
+def cached_table(table_dir: Path | str, cache_dir: Path | str | None = None) -> SpinnerTable:
+    """``load_table(table_dir, cache_dir=cache_dir)`` loaded once per process for each (table folder,
+    cache folder), for shipped tables, whose files do not change while the process runs. The same
+    object is returned each time: callers must not change it."""
+    return _cached(str(table_dir), str(cache_dir) if cache_dir else None)
+
+
 def default_table(cache_dir: Path | str | None = None) -> SpinnerTable:
     """The shipped news table, loaded once per process."""
-    return _cached(str(DEFAULT_TABLE_DIR), str(cache_dir) if cache_dir else None)
+    return cached_table(DEFAULT_TABLE_DIR, cache_dir)
