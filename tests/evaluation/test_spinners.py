@@ -1,11 +1,12 @@
 """Evaluation spinners: exact spans, the thesaurus and WordNet spinners, and the PPS split."""
 
 import random
+from pathlib import Path
 
 import pytest
 
 from workers.evaluation import pps
-from workers.evaluation.groups import MYTHES, mythes_groups, read_mythes, write_groups
+from workers.evaluation.groups import MYTHES, mythes_groups, read_groups, read_mythes, write_groups
 from workers.evaluation.spinners import group_file_spinner, thesaurus_spinner, wordnet_entries, wordnet_spinner, words_of
 from workers.restoration.build.spinnable import spinnable
 from workers.restoration.build.wordnet import WORDNET_DIR, read_wordnet, synonyms
@@ -44,6 +45,16 @@ def test_group_file_spinner_spans_are_exact(tmp_path):
     check_exact(spun1, spans1)
     assert [s.original for s in spans1].count("said") == 3 and "TABLE" in [s.original for s in spans1]
     assert any(s.substitute == "DESK" or s.substitute == "BOARD GAME" for s in spans1)
+
+
+def test_group_file_lines_are_read_as_the_restorer_reads_them_and_items_as_written(tmp_path):
+    fixture = Path(__file__).parents[1] / "restoration" / "data" / "dictionaries" / "groups.txt"
+    groups = read_groups(fixture)
+    assert groups[0] == ["table", "desk"]  # the first line, a comment behind a byte-order mark, is no group
+    assert len(groups) == 11 and ["Table", "Desk"] in groups and ["lonely"] in groups  # as a plugin reads them
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes(fixture.read_bytes().decode("utf-8-sig").encode("utf-16"))
+    assert read_groups(utf16) == groups
 
 
 @pytest.mark.skipif(not MYTHES.exists(), reason="Debian mythes-en-us not installed")

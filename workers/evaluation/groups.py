@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from workers.restoration.build.spinnable import spinnable
+from workers.restoration.dictionary_formats import dictionary_lines
 from workers.restoration.table import Entry
 
 MYTHES = Path("/usr/share/mythes/th_en_US_v2.dat")
@@ -39,12 +40,15 @@ def group_entries(groups: Iterable[Sequence[str]], pos: str = "X", kind: str = "
 
 
 def read_groups(path: Path | str) -> list[list[str]]:
-    """Groups of a ``|``-separated group file (UTF-8; blank lines and ``#`` comments skipped)."""
-    groups = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            groups.append([x.strip() for x in line.split("|") if x.strip()])
-    return groups
+    """Groups of a ``|``-separated group file, items as written; lines, encodings and comments as the
+    restorer reads them (``dictionary_formats.dictionary_lines``: blank, ``#`` and ``//`` lines
+    skipped). Raises ``OSError`` when unreadable, ``DictionaryError`` for binary data."""
+    # Items are not taken from dictionaries.read_dictionary: a plugin puts them in as written, while that
+    # reader normalises them for matching ("Lord" -> "lord", "{a|b}" unbraced; 217 of the 15,000 groups of
+    # the "dictionary loaded" row would change and with them the spun texts).
+    p = Path(path)
+    _, content, _ = dictionary_lines(p.read_bytes(), p)
+    return [[x.strip() for x in line.split("|") if x.strip()] for _, line in content]
 
 
 def write_groups(groups: Iterable[Sequence[str]], path: Path | str) -> Path:

@@ -129,6 +129,20 @@ def _is_comment(line: str) -> bool:
     return line.startswith("#") or line.startswith("//")
 
 
+def dictionary_lines(data: bytes, path: Path | str = "") -> tuple[list[str], list[tuple[int, str]], str]:
+    """A dictionary file's bytes as (physical lines, content lines, encoding): lines split at any line
+    break, byte-order marks removed; content lines are (1-based line number, stripped text) of the
+    lines that are neither blank nor comments (``#``, ``//``). Raises ``DictionaryError`` as ``decode``."""
+    text, encoding = decode(data, path)
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    # a BOM inside the text is a leftover of concatenated files
+    lines = [s.replace("\ufeff", "") for s in lines]
+    content = [(n, s.strip()) for n, s in enumerate(lines, 1) if s.strip() and not _is_comment(s.strip())]
+    return lines, content, encoding
+
+
 def _unbrace(line: str, nested_as_first: bool = False) -> tuple[list[str], str, bool]:
     """(brace groups innermost first, the line without them, whether braces balance). With
     ``nested_as_first`` an inner group stands for its first item inside the outer one
@@ -321,13 +335,7 @@ def parse_dictionary(data: bytes, path: Path | str) -> Dictionary:
     with braces) do not fit the detected format.
     """
     path = Path(path)
-    text, encoding = decode(data, path)
-    all_lines = _LINE_BREAK.split(text)
-    if all_lines and all_lines[-1] == "":
-        all_lines.pop()
-    # a BOM inside the text is a leftover of concatenated files
-    all_lines = [s.replace("\ufeff", "") for s in all_lines]
-    content = [(n, s.strip()) for n, s in enumerate(all_lines, 1) if s.strip() and not _is_comment(s.strip())]
+    all_lines, content, encoding = dictionary_lines(data, path)
     if not content:
         raise DictionaryError(path, None, "no entries: the file is empty or holds only comments")
     fmt = _detect(Counter(_shape(line) for _, line in content))
