@@ -12,7 +12,10 @@ half the session timeout (15 s with the default 30 s, so /ready took 18 s), take
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import multiprocessing
 import re
 import signal
 import time
@@ -73,7 +76,39 @@ def test_ctrl_c_during_start_up_is_prompt_and_says_so(broker, kit, tmp_path):
     assert code == 0, log[-3000:]
     assert "stopping during start-up (was loading the models" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+    assert "cannot load the models" not in log, log[-3000:]
     assert took < START_UP_STOP_BOUND_S, took
+
+
+async def test_a_stop_during_loading_kills_the_loading_child_and_no_other(kit, caplog):
+    """The worker's abort during start-up (what Ctrl-C and SIGTERM call) ends the real enrichment
+    child while it loads the models, leaves the process's other multiprocessing children running,
+    and is neither logged nor reported (``/ready``'s error) as a model-loading failure."""
+    from workers.stream.app import WorkerState
+
+    unrelated = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(600,), daemon=True)
+    unrelated.start()
+    state = WorkerState(kit.settings_for({}))
+    caplog.set_level(logging.INFO, logger="workers")
+    load = asyncio.create_task(state.load_enricher())
+    try:
+        deadline = time.monotonic() + 60
+        loading = []
+        while not loading:
+            assert time.monotonic() < deadline and not load.done(), "no enrichment child started"
+            await asyncio.sleep(0.05)
+            loading = [p.pid for p in multiprocessing.active_children() if p.name == "unspun-enrich"]
+        assert state.abort_loading()
+        await asyncio.wait_for(load, timeout=60)
+        assert kit.wait_gone(loading, timeout_s=30) == []
+        assert unrelated.is_alive()
+    finally:
+        state.abort_loading()
+        unrelated.kill()
+        unrelated.join(timeout=10)
+    assert state.enricher is None and state.enricher_error is None
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "model loading stopped: the worker is stopping" in caplog.text
 
 
 def test_ctrl_c_on_the_embedded_broker_says_how_many_messages_were_left(kit, tmp_path):

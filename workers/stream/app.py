@@ -82,7 +82,7 @@ class WorkerState:
 
     def __init__(self, settings: Settings, enricher_factory: Callable[[Settings], Any] | None = None) -> None:
         self.settings = settings
-        self.enricher_factory = enricher_factory or _default_enricher
+        self.enricher_factory = enricher_factory or self._isolated_enricher
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="unspun-enrich")
         self.enricher: Any = None
         self.enricher_error: BaseException | None = None
@@ -111,6 +111,10 @@ class WorkerState:
         #: The error that made the worker stop itself (see :meth:`fail`), else None.
         self.fatal_error: BaseException | None = None
         self.supervisor: Service | None = None
+        #: True once :meth:`abort_loading` stopped a load in progress (a stop, not a failure).
+        self.loading_aborted = False
+        self._loading: Any = None  # the IsolatedEnricher whose child is loading the models
+        self._loading_lock = threading.Lock()
 
     def _event(self) -> asyncio.Event:
         if self._enricher_ready is None:
@@ -146,6 +150,10 @@ class WorkerState:
         try:
             self.enricher = await loaded
         except BaseException as exc:
+            if self.loading_aborted:
+                # The worker is stopping: batches waiting for the models wait until cancelled.
+                log.info("model loading stopped: the worker is stopping")
+                return
             self.enricher_error = exc
             self._event().set()
             raise
@@ -252,22 +260,30 @@ class WorkerState:
 
     def abort_loading(self) -> bool:
         """Stop a model load still in progress (the worker is stopping during start-up): kill the
-        enrichment child that is loading, so the loading thread ends now instead of after the
-        load (Python waits for that thread at exit). Returns True when a load was stopped."""
+        enrichment child that is loading (no other process), so the loading thread ends now
+        instead of after the load; the load then counts as stopped, not failed. Returns True
+        when a load was in progress."""
         if self.enricher is not None:
             return False
-        import multiprocessing  # noqa: PLC0415
-
-        for child in multiprocessing.active_children():
-            child.kill()
+        with self._loading_lock:
+            self.loading_aborted = True
+            loading = self._loading
+        if loading is not None:
+            loading.stop_loading()
         return True
 
+    def _isolated_enricher(self, settings: Settings) -> Any:
+        """The default factory: the models in a child process with the per-article time budget
+        (``workers.stream.isolation``), which :meth:`abort_loading` can stop while it loads."""
+        from workers.stream.isolation import IsolatedEnricher  # noqa: PLC0415
 
-def _default_enricher(settings: Settings) -> Any:
-    """The models in a child process with the per-article time budget (``workers.stream.isolation``)."""
-    from workers.stream.isolation import IsolatedEnricher  # noqa: PLC0415
-
-    return IsolatedEnricher(settings)
+        enricher = IsolatedEnricher(settings, wait=False)
+        with self._loading_lock:
+            self._loading, aborted = enricher, self.loading_aborted
+        if aborted:  # the stop came while the child was starting
+            enricher.stop_loading()
+        enricher.wait_loaded()
+        return enricher
 
 
 class ModelLoader(Service):
@@ -332,7 +348,7 @@ def create_app(
     Args:
         settings: worker settings; ``settings.broker`` must be set (the CLI starts the embedded
             broker and fills it in when ``KAFKA_BROKER`` is unset).
-        enricher_factory: builds the Enricher from settings; default ``workers.pipeline.Enricher``.
+        enricher_factory: builds the Enricher from settings; default: a ``workers.stream.isolation.IsolatedEnricher``.
 
     Raises:
         ValueError: when no broker URL is configured.

@@ -298,6 +298,8 @@ class IsolatedEnricher:
         settings: worker settings; ``article_timeout_s`` is the budget (<= 0: none),
             ``ner_recycle_articles`` the articles after which the child is replaced (0: never).
         load_timeout_s: longest wait for a child to load the models, seconds.
+        wait: wait for the first child to load the models before returning; with False the
+            caller waits with :meth:`wait_loaded` and may :meth:`stop_loading` meanwhile.
 
     Attributes:
         restarts: children started after the first one (after a timeout, a death or a recycle).
@@ -306,10 +308,10 @@ class IsolatedEnricher:
             its last batch (entries of spaCy's vocabulary and string store).
 
     Raises:
-        EnrichmentProcessError: the first child could not load the models.
+        EnrichmentProcessError: the first child could not load the models (with ``wait``).
     """
 
-    def __init__(self, settings: Settings, load_timeout_s: float = 300.0) -> None:
+    def __init__(self, settings: Settings, load_timeout_s: float = 300.0, *, wait: bool = True) -> None:
         self.settings = settings
         self.budget_s = settings.article_timeout_s if settings.article_timeout_s > 0 else None
         self.recycle_after = max(0, settings.ner_recycle_articles)
@@ -318,10 +320,34 @@ class IsolatedEnricher:
         self.recycles = 0
         self.vocab_sizes: dict[str, int] = {}
         self._families: dict[str, list[Any]] = {}
+        self.versions: dict[str, str] = {}
+        self.ready = False
         self._child: _Child | None = _Child(settings)
-        self._child.wait_ready(load_timeout_s)
-        self.versions = dict(self._child.versions or {})
+        if wait:
+            self.wait_loaded()
+
+    def wait_loaded(self) -> None:
+        """Wait until the first child has loaded the models; then ``ready`` is True.
+
+        Raises:
+            EnrichmentProcessError: the child could not load them, did not in time, or was
+                stopped by :meth:`stop_loading`.
+        """
+        child = self._child
+        if child is None:
+            raise EnrichmentProcessError("the enrichment process was stopped before it loaded the models")
+        child.wait_ready(self.load_timeout_s)
+        self.versions = dict(child.versions or {})
         self.ready = True
+
+    def stop_loading(self) -> bool:
+        """Kill the first child if it is still loading the models (safe from another thread
+        than the one in :meth:`wait_loaded`, which then raises). Returns True when it was loading."""
+        child = self._child
+        if child is None or child.versions is not None:
+            return False
+        child.process.kill()
+        return True
 
     def update_family(self, name: str, entries: list[Any]) -> int:
         """Give the child's restorer the spinner family ``name`` (``Enricher.update_family``); a
