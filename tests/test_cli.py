@@ -341,6 +341,37 @@ def test_a_bad_broker_option_is_one_line_naming_it(kit, command):
     assert proc.stderr.splitlines() == [f"unspun: bad option: --broker {BROKER_RULE}, got kafka://127.0.0.1:0"]
 
 
+@pytest.fixture
+def http_port():
+    """A real HTTP server (Python's http.server) on a free local port: open, but not Kafka."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("command", [["produce", "-"], ["tail"], ["table", "export"], ["worker"]])
+def test_a_broker_address_that_is_not_kafka_is_one_line_naming_it(kit, http_port, command):
+    """An open port that serves something else used to hold each command for the Kafka client's
+    whole timeout (the worker: ten tries, over three minutes) before a vague error."""
+    proc = kit.run_cli({}, *command, "--broker", f"kafka://127.0.0.1:{http_port}", input="The firm mentioned it.", timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"unspun: 127.0.0.1:{http_port} did not answer as a Kafka broker ("), line
+    assert proc.stdout == ""
+
+
 def test_the_documented_broker_forms_are_accepted():
     from workers.settings import Settings
     from workers.stream.kafka import bootstrap_servers

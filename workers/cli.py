@@ -105,8 +105,9 @@ def _check_dictionaries(settings: Settings, *, load: bool = False) -> None:
 
 
 def _need_broker(settings: Settings) -> None:
-    """Stop with one line when no broker is configured. The command reports a broker it cannot reach in
-    one line of its own, so the Kafka client's log lines about it are not printed as well."""
+    """Stop with one line when no broker is configured or it does not answer as Kafka (see
+    :func:`_check_answers_as_kafka`). The command reports a broker it cannot reach in one line of
+    its own, so the Kafka client's log lines about it are not printed as well."""
     if not settings.broker:
         raise _fail(
             "no Kafka broker configured: set KAFKA_BROKER (for example kafka://127.0.0.1:9092). "
@@ -114,6 +115,18 @@ def _need_broker(settings: Settings) -> None:
             "`unspun worker` and `unspun demo`, not by this command."
         )
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    _check_answers_as_kafka(settings)
+
+
+def _check_answers_as_kafka(settings: Settings) -> None:
+    """Stop with one line (exit code 2) when a broker address is open but serves something else
+    than Kafka, which the Kafka client would only report after its whole timeout."""
+    from workers.stream.kafka import NotKafkaBroker, check_answers_as_kafka  # noqa: PLC0415
+
+    try:
+        asyncio.run(check_answers_as_kafka(settings))
+    except NotKafkaBroker as exc:
+        raise _fail(str(exc)) from None
 
 
 def _check_broker_option(value: Optional[str]) -> Optional[str]:
@@ -163,6 +176,8 @@ def worker(
                 raise _fail(str(exc)) from None
             typer.echo(f"unspun: started the embedded broker at {embedded.url} (memory only)", err=True)
             settings = settings.model_copy(update={"broker": embedded.url, **_embedded_group_timing(settings)})
+        else:
+            _check_answers_as_kafka(settings)
         try:
             run_worker(settings, on_exit=states.append)
         except (MetricsPortInUse, BrokerUnavailable) as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 from workers.settings import Settings, broker_hosts
 
 __all__ = [
+    "NotKafkaBroker",
     "bootstrap_servers",
+    "check_answers_as_kafka",
     "client_kwargs",
     "describe_error",
     "ensure_topics",
@@ -113,6 +116,85 @@ async def ensure_topics(settings: Settings, broker: str | None = None, timeout_s
         return missing
     finally:
         await _close_quietly(admin.close)
+
+
+#: How long :func:`check_answers_as_kafka` waits for a connection and for the answer, seconds.
+PROBE_TIMEOUT_S = 3.0
+#: Correlation id of the probe's request: a Kafka broker echoes it at the start of its answer.
+_PROBE_CORRELATION_ID = 0x756E7370
+#: Longest answer to ApiVersions taken for a Kafka one, bytes (brokers send well under 4 KiB).
+_PROBE_MAX_ANSWER = 1 << 20
+#: The probe's client id. Its line breaks end the "request line" and headers a line-based server
+#: (HTTP, SMTP, Redis) waits for, so such a server answers at once instead of saying nothing.
+_PROBE_CLIENT_ID = "unspun-probe\r\n\r\n"
+
+
+class NotKafkaBroker(ValueError):
+    """A bootstrap server accepts connections but does not answer as a Kafka broker."""
+
+
+async def check_answers_as_kafka(settings: Settings, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Send each bootstrap server of ``settings.broker`` the request every Kafka client opens with
+    (ApiVersions, before any authentication) and check that the answer is a Kafka frame echoing
+    its correlation id, so a port that serves something else (an HTTP server, say) is named at
+    once instead of after the client's whole timeout.
+
+    A server that refuses the connection, fails the TLS handshake or says nothing within
+    ``timeout_s`` seconds passes: the clients report that themselves (and the worker waits).
+
+    Raises:
+        NotKafkaBroker: a server answered with something else; the message names its address.
+    """
+    from aiokafka.protocol.admin import ApiVersionRequest_v0  # noqa: PLC0415
+
+    request = ApiVersionRequest_v0()
+    body = request.build_request_header(correlation_id=_PROBE_CORRELATION_ID, client_id=_PROBE_CLIENT_ID).encode() + request.encode()
+    for address in bootstrap_servers(settings.broker):
+        host, port = address.rsplit(":", 1)
+        answer = await _first_answer(host.strip("[]"), int(port), ssl_context(settings), struct.pack(">i", len(body)) + body, timeout_s)
+        if answer and not _is_kafka_answer(answer):
+            start = answer[:60].decode("latin-1").splitlines()[0] if answer[:1].isascii() else answer[:16].hex(" ")
+            raise NotKafkaBroker(
+                f"{address} did not answer as a Kafka broker (its answer began {start!r}); check --broker or KAFKA_BROKER"
+            )
+
+
+async def _first_answer(host: str, port: int, context: ssl.SSLContext | None, request: bytes, timeout_s: float) -> bytes:
+    """Bytes the server sent back to ``request`` (one frame at most; empty when it could not be
+    reached, closed the connection or said nothing within ``timeout_s`` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), timeout_s)
+    except (OSError, asyncio.TimeoutError):
+        return b""
+    answer = b""
+    try:
+        writer.write(request)
+        while True:
+            size = struct.unpack(">i", answer[:4])[0] if len(answer) >= 4 else 0
+            if len(answer) >= 4 and (len(answer) >= 4 + size or not 0 < size <= _PROBE_MAX_ANSWER):
+                return answer
+            chunk = await asyncio.wait_for(reader.read(65536), max(0.0, deadline - loop.time()))
+            if not chunk:
+                return answer
+            answer += chunk
+    except (OSError, asyncio.TimeoutError):
+        return answer
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (OSError, asyncio.TimeoutError):
+            pass
+
+
+def _is_kafka_answer(answer: bytes) -> bool:
+    """True when ``answer`` is one whole Kafka response frame to the probe (size, then its correlation id)."""
+    if len(answer) < 8:
+        return False
+    size, correlation_id = struct.unpack(">ii", answer[:8])
+    return 4 <= size <= _PROBE_MAX_ANSWER and len(answer) >= 4 + size and correlation_id == _PROBE_CORRELATION_ID
 
 
 async def _close_quietly(close: Any) -> None:
