@@ -400,7 +400,10 @@ def test_every_numeric_setting_has_a_range():
 
 def test_help_of_every_command_is_plain(runner):
     """Usage lines read `PATH...` (not `{paths}...`), flags show no `<bool>` value they would
-    reject, and docstrings show no reStructuredText double backticks."""
+    reject, values are named by their metavar (`PATH`, `--broker URL`), not by a Python type
+    (`PATH <list[str]>`, `--broker <str>`), and docstrings show no reStructuredText double backticks."""
+    import re
+
     import typer.main
 
     def commands(group, path):
@@ -419,8 +422,16 @@ def test_help_of_every_command_is_plain(runner):
         assert text.startswith("Usage: "), text
         assert "{" not in text.splitlines()[0] and "}" not in text.splitlines()[0], text
         assert "<bool>" not in text and "``" not in text, text
+        assert not re.search(r"<(list|str|int|float|path|Path)\b", text), text
     usage = runner.invoke(app, ["restore", "--help"]).stdout.splitlines()[0]
     assert usage.endswith(" restore [OPTIONS] PATH..."), usage
+    for args, rows in [
+        (["produce", "--help"], ["  PATH  Files (.txt, .json, .jsonl) or - for standard input.", "  --broker URL ", "  --topic TOPIC "]),
+        (["table", "check", "--help"], ["  PATH  Dictionary files or folders", "  --show N "]),
+        (["tail", "--help"], ["  --timeout SECONDS ", "  --max N "]),
+    ]:
+        text = runner.invoke(app, args, env={"COLUMNS": "100"}).stdout
+        assert all(row in text for row in rows), text
     result = runner.invoke(app, ["eval", "--quick=yes"])
     assert result.exit_code == 2 and "does not take a value" in result.output
 

@@ -35,6 +35,14 @@ class _Command(typer.core.TyperCommand):
         return [re.sub(r"^\{([^{}]*)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
 
 
+class _Argument(typer.core.TyperArgument):
+    """An argument whose help row shows its metavar alone (``PATH``, not ``PATH <list[str]>``), as
+    typer shows an option's metavar in place of its type."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None if self.metavar is not None else super().display_type_rich(ctx)
+
+
 class _Commands(typer.core.TyperGroup):
     """The command group: every command checks the settings first, so a bad variable ends any of
     them the same way (one line, exit code 2) before it starts anything; ``--help`` still works."""
@@ -47,9 +55,13 @@ class _Commands(typer.core.TyperGroup):
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
-        # Every command, also ones added later and those of sub-groups, gets the plain usage line.
+        # Every command, also ones added later and those of sub-groups, gets the plain usage line
+        # and plain argument names in its help.
         if type(command) is typer.core.TyperCommand:
             command.__class__ = _Command
+            for param in command.params:
+                if type(param) is typer.core.TyperArgument:
+                    param.__class__ = _Argument
         elif type(command) is typer.core.TyperGroup:
             command.__class__ = _Commands
         return command
@@ -142,7 +154,7 @@ def _check_broker_option(value: Optional[str]) -> Optional[str]:
 
 
 BROKER_OPTION = typer.Option(
-    None, callback=_check_broker_option, help="Kafka broker, kafka://HOST:PORT (several comma-separated); overrides KAFKA_BROKER."
+    None, callback=_check_broker_option, metavar="URL", help="Kafka broker, kafka://HOST:PORT (several comma-separated); overrides KAFKA_BROKER."
 )
 
 
@@ -153,7 +165,7 @@ BROKER_OPTION = typer.Option(
 def worker(
     broker: Optional[str] = BROKER_OPTION,
     metrics_port: Optional[int] = typer.Option(
-        None, min=0, max=65535, help="Port of /metrics, /health, /ready; overrides UNSPUN_METRICS_PORT."
+        None, min=0, max=65535, metavar="PORT", help="Port of /metrics, /health, /ready; overrides UNSPUN_METRICS_PORT."
     ),
 ) -> None:
     """Run the stream worker until SIGINT/SIGTERM.
@@ -216,8 +228,8 @@ def _embedded_group_timing(settings: Settings) -> dict[str, float]:
 
 @app.command()
 def ready(
-    timeout: float = typer.Option(60.0, min=0, help="Give up after this many seconds."),
-    port: Optional[int] = typer.Option(None, min=1, max=65535, help="Metrics port of the worker; default UNSPUN_METRICS_PORT."),
+    timeout: float = typer.Option(60.0, min=0, metavar="SECONDS", help="Give up after this many seconds."),
+    port: Optional[int] = typer.Option(None, min=1, max=65535, metavar="PORT", help="Metrics port of the worker; default UNSPUN_METRICS_PORT."),
 ) -> None:
     """Wait until a worker is ready: exit 0 once its /ready answers 200, 1 if it does not within --timeout.
 
@@ -281,7 +293,7 @@ def _article_messages(articles: Iterable[dict[str, Any]]) -> list[tuple[bytes | 
 @app.command()
 def produce(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="Files (.txt, .json, .jsonl) or - for standard input."),
-    topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_INPUT_TOPIC."),
+    topic: Optional[str] = typer.Option(None, metavar="TOPIC", help="Topic; default UNSPUN_INPUT_TOPIC."),
     broker: Optional[str] = BROKER_OPTION,
     fmt: InputFormat = FORMAT_OPTION,
 ) -> None:
@@ -321,10 +333,10 @@ def produce(
 
 @app.command()
 def tail(
-    topic: Optional[str] = typer.Option(None, help="Topic; default UNSPUN_ENRICHED_TOPIC (use the DLQ topic for dead letters)."),
+    topic: Optional[str] = typer.Option(None, metavar="TOPIC", help="Topic; default UNSPUN_ENRICHED_TOPIC (use the DLQ topic for dead letters)."),
     from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the earliest offset, not at the end."),
-    max_messages: Optional[int] = typer.Option(None, "--max", help="Stop after N messages."),
-    timeout: Optional[float] = typer.Option(None, help="Stop after S seconds without a message."),
+    max_messages: Optional[int] = typer.Option(None, "--max", metavar="N", help="Stop after N messages."),
+    timeout: Optional[float] = typer.Option(None, metavar="SECONDS", help="Stop after this many seconds without a message."),
     broker: Optional[str] = BROKER_OPTION,
 ) -> None:
     """Print the messages of a topic as JSON lines (values that are not JSON are printed as a JSON string)."""
@@ -364,10 +376,10 @@ def _json_line(value: bytes | None) -> str:
 @app.command()
 def restore(
     paths: list[str] = typer.Argument(..., metavar="PATH", help="Files (.txt, .json, .jsonl) or - for standard input."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML page of the events here."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Backfill one JSON-lines file: stream its events to this file (see --jobs, --resume)."),
-    dead_letters: Optional[Path] = typer.Option(None, "--dead-letters", help="With --out: file of dead-letter records [default: OUT's name with .dead-letters.jsonl]."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="With --out: processes enriching in parallel [default: the number of cores]."),
+    html: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="Also write a self-contained HTML page of the events here."),
+    out: Optional[Path] = typer.Option(None, "--out", metavar="FILE", help="Backfill one JSON-lines file: stream its events to this file (see --jobs, --resume)."),
+    dead_letters: Optional[Path] = typer.Option(None, "--dead-letters", metavar="FILE", help="With --out: file of dead-letter records [default: OUT's name with .dead-letters.jsonl]."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", min=1, metavar="N", help="With --out: processes enriching in parallel [default: the number of cores]."),
     resume: bool = typer.Option(False, "--resume", help="With --out: append, skipping input lines already answered in --out or --dead-letters."),
     fmt: InputFormat = FORMAT_OPTION,
 ) -> None:
@@ -600,8 +612,8 @@ def render_dead_letter(record: dict[str, Any]) -> Any:
 
 @app.command()
 def demo(
-    timeout: float = typer.Option(120.0, help="Give up after this many seconds."),
-    html: Path = typer.Option(Path("unspun-demo.html"), "--html", help="Where to write the HTML page of the events."),
+    timeout: float = typer.Option(120.0, metavar="SECONDS", help="Give up after this many seconds."),
+    html: Path = typer.Option(Path("unspun-demo.html"), "--html", metavar="FILE", help="Where to write the HTML page of the events."),
 ) -> None:
     """Run the whole job locally: embedded broker, worker, bundled samples in, enriched events out.
 
@@ -746,11 +758,11 @@ async def _demo_roundtrip(
 @app.command(name="eval")
 def evaluate(
     quick: bool = typer.Option(False, "--quick", help="A small subset of the corpora, for a fast check."),
-    out: Path = typer.Option(Path("bench/results"), "--out", help="Directory for restoration.json and plots."),
+    out: Path = typer.Option(Path("bench/results"), "--out", metavar="DIR", help="Directory for restoration.json and plots."),
     shared: Path = typer.Option(
-        Path("../shared"), "--shared",
+        Path("../shared"), "--shared", metavar="DIR",
         help="Directory holding the evaluation corpora; when absent, a small bundled set is used."),
-    rows: Optional[str] = typer.Option(None, "--rows", help="Comma-separated rows to run (default: all)."),
+    rows: Optional[str] = typer.Option(None, "--rows", metavar="ROW,...", help="Comma-separated rows to run (default: all)."),
 ) -> None:
     """Run the restoration benchmark (workers/evaluation/restoration.py)."""
     from workers.evaluation.restoration import ROWS, run  # noqa: PLC0415
@@ -776,9 +788,9 @@ app.add_typer(table_app, name="table")
 
 @table_app.command("export")
 def table_export(
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (a .tsv file for UNSPUN_EXTRA_TABLES); default standard output."),
-    min_articles: Optional[int] = typer.Option(None, help="Distinct articles a pair needs; default UNSPUN_LEARN_MIN_ARTICLES."),
-    timeout: float = typer.Option(5.0, help="Stop reading after S seconds without a record."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE", help="Write here (a .tsv file for UNSPUN_EXTRA_TABLES); default standard output."),
+    min_articles: Optional[int] = typer.Option(None, metavar="N", help="Distinct articles a pair needs; default UNSPUN_LEARN_MIN_ARTICLES."),
+    timeout: float = typer.Option(5.0, metavar="SECONDS", help="Stop reading after this many seconds without a record."),
     broker: Optional[str] = BROKER_OPTION,
 ) -> None:
     """Write the substitutions learned from linked copies (UNSPUN_LEARNED_TOPIC) in spinner-table
@@ -818,7 +830,7 @@ def table_export(
 @table_app.command("check")
 def table_check(
     paths: list[Path] = typer.Argument(..., metavar="PATH", help="Dictionary files or folders, as in UNSPUN_EXTRA_TABLES."),
-    show: int = typer.Option(10, "--show", help="How many skipped lines to print per file."),
+    show: int = typer.Option(10, "--show", metavar="N", help="How many skipped lines to print per file."),
 ) -> None:
     """Report what spinner dictionaries yield: detected format and encoding, entries, substitutes,
     forms after inflection, parts of speech, skipped lines with reasons. Exit 0 when every file is
