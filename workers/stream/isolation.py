@@ -344,7 +344,7 @@ class IsolatedEnricher:
         """Kill the first child if it is still loading the models (safe from another thread
         than the one in :meth:`wait_loaded`, which then raises). Returns True when it was loading."""
         child = self._child
-        if child is None or child.versions is not None:
+        if self.ready or child is None or child.versions is not None:
             return False
         child.process.kill()
         return True
