@@ -20,6 +20,13 @@ share names, places, boilerplate and subjects.
    ``unspun eval``); also the learned family alone. Plot: ``bench/linking_learning.png``.
 3. ``memory``: a ``LinkIndex`` filled with 100,000 articles' band keys; bytes per article and the
    extrapolation to 1,000,000.
+   ``query``: the cost of ``LinkIndex.query`` (limit 2, the worker's similarity floor) in a 100,000-article
+   index where 0, 10, 100, 1,000 or 10,000 articles share 1-32 band keys with the query (their sketches
+   agree with its sketch at a random share of positions, some wholly): microseconds per query (best of
+   three rounds) and per candidate (what the candidates add to the query that has none), against the
+   per-candidate loop the query ran before (``_query_before``, same index, same run; ``same_hits``: both
+   gave the same candidates). ``linking`` also reports the query cost of its lookups and their
+   candidates (articles sharing a band key) per lookup.
 4. ``throughput`` (skipped with ``--no-stream``): the real worker on the embedded broker, burst of
    distinct articles from ``bench/articles.py``, ``UNSPUN_LINKING`` off then on.
 
@@ -35,6 +42,8 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,14 +51,15 @@ for _p in (str(ROOT), str(ROOT / "bench")):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 
 from workers.evaluation import corpora  # noqa: E402
 from workers.evaluation.restoration import Doc, evaluate, summarise  # noqa: E402
 from workers.evaluation.spinners import Spinner, thesaurus_spinner, words_of  # noqa: E402
 from workers.linking.align import align  # noqa: E402
-from workers.linking.fingerprint import fingerprint, immutable_tokens  # noqa: E402
-from workers.linking.index import LinkIndex, Ref  # noqa: E402
+from workers.linking.fingerprint import fingerprint, immutable_tokens, sketch_similarity  # noqa: E402
+from workers.linking.index import _SHARD_BITS, Candidate, LinkIndex, Ref  # noqa: E402
 from workers.linking.learn import LEARNED_FAMILY, PairCounter, observations  # noqa: E402
 from workers.restoration.tokens import norms  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -58,6 +68,7 @@ from workers.stream.linking import _ESTIMATE_MARGIN  # noqa: E402
 # Spin rates of the copies: the share of the words the thesaurus holds that the spinner replaces.
 LINK_RATES = (0.3, 0.5, 0.7, 0.9)
 CHECKPOINTS = (0, 25, 50, 100, 200, 300)
+QUERY_GROUPS = (0, 10, 100, 1_000, 10_000)  # candidates of each timed query; the first has none
 PLOT = ROOT / "bench" / "linking_learning.png"
 
 
@@ -93,11 +104,21 @@ def linking_quality(docs: list[tuple[str, str]], spinner: Spinner, n_index: int,
     fp_ms = (time.perf_counter() - t0) * 1000 / len(indexed)
 
     fetched = [0]  # candidate records the worker would fetch
+    query_s = {"query": 0.0, "before": 0.0, "candidates": 0, "differ": 0}
+    floor = max(0.0, s.linking_similarity - _ESTIMATE_MARGIN)
 
     def link(text: str) -> tuple[int | None, float]:
         fp = fingerprint(text, num_perm=s.linking_num_perm, threshold=s.linking_lsh_threshold)
         best, sim = None, 0.0
-        fetched[0] += len(hits := index.query(fp.bands, fp.sketch, min_similarity=max(0.0, s.linking_similarity - _ESTIMATE_MARGIN), limit=2))
+        t0 = time.perf_counter()
+        hits = index.query(fp.bands, fp.sketch, min_similarity=floor, limit=2)
+        t1 = time.perf_counter()
+        before = _query_before(index, fp.bands, fp.sketch, min_similarity=floor, limit=2)
+        query_s["before"] += time.perf_counter() - t1
+        query_s["query"] += t1 - t0
+        query_s["differ"] += hits != before
+        query_s["candidates"] += len(index.query(fp.bands, limit=len(index)))
+        fetched[0] += len(hits)
         for c in hits:
             j = fp.jaccard(fps[c.ref.offset])
             if j > sim:
@@ -144,6 +165,10 @@ def linking_quality(docs: list[tuple[str, str]], spinner: Spinner, n_index: int,
         "other_similarity_max": round(max(other_sims), 3),
         "fingerprint_ms": round(fp_ms, 2),
         "records_fetched_per_lookup": round(fetched[0] / (n_copies + len(others)), 3),
+        "candidates_per_lookup": round(query_s["candidates"] / (n_copies + len(others)), 2),
+        "query_us_per_lookup": round(query_s["query"] * 1e6 / (n_copies + len(others)), 1),
+        "query_before_us_per_lookup": round(query_s["before"] * 1e6 / (n_copies + len(others)), 1),
+        "lookups_whose_hits_differ_from_before": query_s["differ"],
     }
 
 
@@ -240,6 +265,81 @@ def memory(n: int, s: Settings) -> dict:
     }
 
 
+def _query_before(index: LinkIndex, bands, sketch: bytes = b"", *, min_similarity: float = 0.0, limit: int = 3) -> list[Candidate]:
+    """``LinkIndex.query`` as it was before its sketches were compared in one numpy step: one
+    ``sketch_similarity`` call per candidate (the baseline of ``query_cost``)."""
+    counts: Counter[int] = Counter()
+    if bands:
+        for key in bands:
+            sh = key >> (64 - _SHARD_BITS)
+            keys = index._keys[sh]  # noqa: SLF001
+            a, b = int(np.searchsorted(keys, key, "left")), int(np.searchsorted(keys, key, "right"))
+            if b > a:
+                counts.update(set(index._slots[sh][a:b].tolist()))  # noqa: SLF001
+        for key in bands:
+            counts.update(set(index._recent.get(key, ())))  # noqa: SLF001
+    n = index._sketch_len  # noqa: SLF001
+    hits = []
+    for slot, shared in counts.items():
+        i = slot - index._base  # noqa: SLF001
+        if i < 0:
+            continue
+        sim = sketch_similarity(sketch[:n], bytes(index._sketches[i * n : (i + 1) * n])) if n and sketch else 0.0  # noqa: SLF001
+        if sim >= min_similarity:
+            hits.append((sim, shared, slot))
+    hits.sort(reverse=True)
+    base = index._base  # noqa: SLF001
+    return [Candidate(Ref(index._partitions[s - base], index._offsets[s - base]), c, sim) for sim, c, s in hits[:limit]]  # noqa: SLF001
+
+
+def query_cost(n: int, s: Settings) -> dict:
+    """Cost of ``LinkIndex.query`` against ``_query_before`` in an index of ``n`` articles where each
+    of ``QUERY_GROUPS`` is the number of articles sharing band keys with one query (see the module docstring)."""
+    groups = QUERY_GROUPS
+    from workers.linking.fingerprint import lsh_params
+
+    bands, _ = lsh_params(s.linking_lsh_threshold, s.linking_num_perm)
+    perm = s.linking_num_perm
+    rng = random.Random(4)
+    queries = [([rng.getrandbits(64) for _ in range(bands)], rng.randbytes(perm)) for _ in groups]
+    members = iter(rng.sample(range(n), sum(groups)))
+    group_of = {next(members): g for g, m in enumerate(groups) for _ in range(m)}
+    index = LinkIndex(s.linking_window_s, n, perm)
+    for i in range(n):
+        keys, sketch = [rng.getrandbits(64) for _ in range(bands)], rng.randbytes(perm)
+        if (g := group_of.get(i)) is not None:
+            q_keys, q_sketch = queries[g]
+            shared = rng.randint(1, bands)
+            keys[:shared] = rng.sample(q_keys, shared)
+            agree = perm if rng.random() < 0.1 else rng.randint(0, perm)
+            sketch = bytes(q_sketch[j] if j < agree else sketch[j] for j in range(perm))
+        index.add(keys, Ref(i % 4, i), 0.0, sketch)
+    index._merge()  # noqa: SLF001 - the worker's index is mostly merged
+    floor = max(0.0, s.linking_similarity - _ESTIMATE_MARGIN)
+    rows = []
+    for m, (keys, sketch) in zip(groups, queries):
+        row: dict = {"candidates": m}
+        repeat = max(3, 20_000 // max(m, 10))
+        for name, fn in (("query", index.query), ("before", partial(_query_before, index))):
+            best = min(_seconds(lambda: fn(keys, sketch, min_similarity=floor, limit=2), repeat) for _ in range(3))
+            row[f"{name}_us"] = round(best * 1e6, 1)
+            # What the candidates add to the query that has none (the band key look-ups).
+            row[f"{name}_us_per_candidate"] = round((row[f"{name}_us"] - rows[0][f"{name}_us"]) / m, 3) if m else None
+        row["ratio_before_over_query"] = round(row["before_us"] / row["query_us"], 2)
+        row["same_hits"] = index.query(keys, sketch, min_similarity=floor, limit=2) == _query_before(index, keys, sketch, min_similarity=floor, limit=2)
+        rows.append(row)
+        print(f"  query: {row}", file=sys.stderr)
+    return {"articles": n, "bands": bands, "min_similarity": floor, "rows": rows}
+
+
+def _seconds(fn, repeat: int) -> float:
+    """Mean wall seconds of ``repeat`` calls of ``fn``."""
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
 def _rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -298,6 +398,7 @@ def main(argv: list[str] | None = None) -> dict:
     plot(out["learning"]["rows"], PLOT)
     out["memory"] = memory(100_000, s) if args.quick else [memory(100_000, s), memory(1_000_000, s)]
     print(f"  memory: {out['memory']}", file=sys.stderr)
+    out["query"] = query_cost(100_000, s)
     if not args.no_stream:
         out["throughput"] = asyncio.run(throughput(args.quick))
     text = orjson.dumps(out, option=orjson.OPT_INDENT_2).decode()
