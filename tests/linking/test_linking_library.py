@@ -8,8 +8,8 @@ import re
 import pytest
 
 from workers.linking.align import align, copy_evidence, source_edits, unaligned_edits
-from workers.linking.fingerprint import FUNCTION_WORDS, fingerprint, immutable_tokens
-from workers.linking.index import LinkIndex, Ref
+from workers.linking.fingerprint import FUNCTION_WORDS, fingerprint, immutable_tokens, sketch_similarity
+from workers.linking.index import Candidate, LinkIndex, Ref
 from workers.linking.learn import PairCounter, observations, table_lines
 from workers.restoration import apply_edits
 from workers.restoration.table import default_table, parse_lines
@@ -84,6 +84,66 @@ def test_index_finds_every_article_after_its_keys_were_merged_into_the_sorted_sh
         index.add(k, Ref(n % 3, n), 0.0, bytes([n % 256]) * 8)
     assert all(index.query(keys[n])[0].ref == Ref(n % 3, n) for n in range(0, 1_000, 7))
     assert index.query([rng.getrandbits(64)]) == []
+
+
+def _query_one_by_one(articles: list, bands: list[int], sketch: bytes, n: int, min_similarity: float, limit: int) -> list[Candidate]:
+    """What ``LinkIndex.query`` answers, from the live ``articles`` (band keys, sketch as the index
+    stores it, ref; oldest first) taken one at a time."""
+    hits = []
+    for age, (keys, stored, ref) in enumerate(articles):
+        shared = sum(key in keys for key in bands)
+        sim = sketch_similarity(sketch[:n], stored) if n and sketch else 0.0
+        if shared and sim >= min_similarity:
+            hits.append((sim, shared, age, ref))
+    hits.sort(reverse=True)
+    return [Candidate(ref, shared, sim) for sim, shared, _, ref in hits[:limit]]
+
+
+@pytest.mark.parametrize("sketch_len", [96, 0])
+def test_query_scores_every_candidate_as_one_by_one_comparison_does(sketch_len):
+    rng = random.Random(11)
+    # Few distinct band keys, so that a query meets hundreds of candidates sharing 1 to 6 of its keys.
+    # Keys below and above 2**63, and neighbours that are equal as float64, which are different keys.
+    pool = [rng.getrandbits(62) for _ in range(20)] + [rng.getrandbits(64) | 1 << 63 for _ in range(20)]
+    pool += [pool[0] + 1, pool[20] + 1, 2**60, 2**60 + 1]
+    # Sketches from a few templates, most copied whole, so that similarities tie often.
+    templates = [rng.randbytes(96) for _ in range(6)]
+
+    def article_sketch() -> bytes:
+        t = bytearray(rng.choice(templates))
+        for j in rng.sample(range(96), rng.choice([0, 0, 0, 5, 30, 90])):
+            t[j] = rng.randrange(256)
+        return bytes(t[: rng.choice([96, 96, 96, 40])])  # a few short ones, zero-padded by the index
+
+    index = LinkIndex(window_s=1e9, max_articles=2_500, sketch_len=sketch_len, merge_min=700)
+    articles = []
+    for n in range(3_000):  # the first 500 are evicted, some still in the sorted shards
+        keys = [rng.choice(pool) for _ in range(rng.randint(1, 4))]  # an article may repeat a key
+        sketch = article_sketch()
+        index.add(keys, Ref(n % 4, n), 0.0, sketch)
+        articles.append((set(keys), sketch[:sketch_len].ljust(sketch_len, b"\0"), Ref(n % 4, n)))
+    live = articles[-2_500:]
+    assert index._recent and any(len(k) for k in index._keys)  # noqa: SLF001 - both places hold keys
+
+    queries = [([rng.choice(pool) for _ in range(rng.randint(1, 8))], article_sketch()) for _ in range(60)]
+    queries += [([pool[0], pool[0], pool[21]], templates[0]), ([2**60], templates[1]), ([pool[40]], templates[2][:50]),
+                ([pool[1]], b""), ([], templates[0]), ([rng.getrandbits(64)], templates[0])]
+    most = 0
+    for bands, sketch in queries:
+        for min_similarity, limit in [(0.0, 3), (0.0, 10_000), (0.3, 10_000), (0.95, 5)]:
+            want = _query_one_by_one(live, bands, sketch, sketch_len, min_similarity, limit)
+            got = index.query(bands, sketch, min_similarity=min_similarity, limit=limit)
+            assert got == want, (bands, min_similarity, limit)
+            assert all(type(c.bands) is int and type(c.similarity) is float for c in got)
+            most = max(most, len(got))
+    assert most > 500
+    # Ties: candidates with the same similarity and the same shared bands (ordered most recent first).
+    full = index.query(queries[0][0], queries[0][1], limit=10_000)
+    assert 1 < len({(c.similarity, c.bands) for c in full}) < len(full) / 10
+
+    index.evict(2e9)  # every article gone, their keys still in the sorted shards until the next merge
+    assert len(index) == 0 and all(index.query(bands, sketch) == [] for bands, sketch in queries)
+    assert LinkIndex(window_s=10, max_articles=10, sketch_len=96).query(queries[0][0], queries[0][1]) == []
 
 
 def test_alignment_restores_a_dictionary_spun_copy_to_its_source(originals, spun_copy):

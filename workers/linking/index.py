@@ -150,10 +150,12 @@ class LinkIndex:
         then the most recent), at most ``limit``."""
         counts: Counter[int] = Counter()
         if bands:
-            for key in bands:
+            # Searched as numpy uint64: a Python int below 2**63 made searchsorted compare in float64 (a copy
+            # of the shard per search, and neighbouring keys that round alike counted as the same key).
+            for key, k in zip(bands, np.asarray(bands, np.uint64)):
                 sh = key >> (64 - _SHARD_BITS)
                 keys = self._keys[sh]
-                a, b = int(np.searchsorted(keys, key, "left")), int(np.searchsorted(keys, key, "right"))
+                a, b = int(keys.searchsorted(k, "left")), int(keys.searchsorted(k, "right"))
                 if b > a:
                     counts.update(set(self._slots[sh][a:b].tolist()))
             for key in bands:
