@@ -13,12 +13,9 @@ bytes per band key.
 from __future__ import annotations
 
 from array import array
-from collections import Counter
 from typing import NamedTuple, Sequence
 
 import numpy as np
-
-from workers.linking.fingerprint import sketch_similarity
 
 
 class Ref(NamedTuple):
@@ -97,9 +94,10 @@ class LinkIndex:
         self._offsets.append(ref.offset)
         self._times.append(timestamp)
         self._sketches += sketch[: self._sketch_len].ljust(self._sketch_len, b"\0")
-        for key in bands:
+        keys = dict.fromkeys(bands)  # a key's slots stay distinct, so a query counts an article once per key
+        for key in keys:
             self._recent.setdefault(key, []).append(slot)
-        self._recent_n += len(bands)
+        self._recent_n += len(keys)
         self.evict(timestamp)
         # Merging copies every shard once: wait for 1/64 of the index (or merge_min keys) to come in,
         # so a band key is copied about 64 times in all and the recent dict stays small.
@@ -147,27 +145,43 @@ class LinkIndex:
     def query(self, bands: Sequence[int], sketch: bytes = b"", *, min_similarity: float = 0.0, limit: int = 3) -> list[Candidate]:
         """Indexed articles sharing a band key with ``bands`` whose similarity estimated from the
         sketches is at least ``min_similarity``; the most similar first (then the most shared bands,
-        then the most recent), at most ``limit``."""
-        counts: Counter[int] = Counter()
-        if bands:
-            # Searched as numpy uint64: a Python int below 2**63 made searchsorted compare in float64 (a copy
-            # of the shard per search, and neighbouring keys that round alike counted as the same key).
-            for key, k in zip(bands, np.asarray(bands, np.uint64)):
-                sh = key >> (64 - _SHARD_BITS)
-                keys = self._keys[sh]
-                a, b = int(keys.searchsorted(k, "left")), int(keys.searchsorted(k, "right"))
-                if b > a:
-                    counts.update(set(self._slots[sh][a:b].tolist()))
-            for key in bands:
-                counts.update(set(self._recent.get(key, ())))
+        then the most recent), at most ``limit``.
+
+        ``bands``: unsigned 64-bit keys (OverflowError for others); a key given twice counts twice.
+        The similarities are :func:`~workers.linking.fingerprint.sketch_similarity` of the first
+        ``sketch_len`` bytes of ``sketch`` and each candidate's sketch, computed for all candidates at
+        once (an (m, sketch_len) byte array for m candidates); 0 for every candidate when ``sketch`` is
+        shorter than ``sketch_len`` or the index keeps no sketches."""
+        found = []  # the slots holding each band key; a key's slots are distinct (see add)
+        # Searched as numpy uint64: a Python int below 2**63 made searchsorted compare in float64 (a copy
+        # of the shard per search, and neighbouring keys that round alike counted as the same key).
+        for key, k in zip(bands, np.asarray(bands, np.uint64)):
+            sh = key >> (64 - _SHARD_BITS)
+            keys = self._keys[sh]
+            a, b = keys.searchsorted(k, "left"), keys.searchsorted(k, "right")
+            if b > a:
+                found.append(self._slots[sh][a:b])
+            if recent := self._recent.get(key):
+                found.append(np.array(recent, np.uint32))
+        if not found:
+            return []
+        slots, shared = np.unique(np.concatenate(found), return_counts=True)
+        rows = slots.astype(np.int64) - self._base
+        live = rows >= 0  # evicted slots stay in the sorted shards until the next merge
+        slots, shared, rows = slots[live], shared[live], rows[live]
         n = self._sketch_len
-        hits = []
-        for slot, shared in counts.items():
-            i = slot - self._base
-            if i < 0:
-                continue
-            sim = sketch_similarity(sketch[:n], bytes(self._sketches[i * n : (i + 1) * n])) if n and sketch else 0.0
-            if sim >= min_similarity:
-                hits.append((sim, shared, slot))
-        hits.sort(reverse=True)
-        return [Candidate(Ref(self._partitions[s - self._base], self._offsets[s - self._base]), c, sim) for sim, c, s in hits[:limit]]
+        if n and len(sketch) >= n:
+            # The view is gone when the statement ends: a bytearray with a live view cannot be resized.
+            stored = np.frombuffer(self._sketches, np.uint8).reshape(-1, n)[rows]
+            agree = np.count_nonzero(stored == np.frombuffer(sketch, np.uint8, n), axis=1)
+            sims = np.clip((agree / n - 1 / 256) / (1 - 1 / 256), 0.0, 1.0)  # as sketch_similarity
+        else:
+            sims = np.zeros(len(rows))
+        keep = sims >= min_similarity
+        slots, shared, sims = slots[keep], shared[keep], sims[keep]
+        # Slots are distinct, so the order has no ties left.
+        top = np.lexsort((slots, shared, sims))[::-1][:limit]
+        return [
+            Candidate(Ref(self._partitions[s - self._base], self._offsets[s - self._base]), c, sim)
+            for s, c, sim in zip(slots[top].tolist(), shared[top].tolist(), sims[top].tolist())
+        ]
