@@ -24,9 +24,9 @@ share names, places, boilerplate and subjects.
    index where 0, 10, 100, 1,000 or 10,000 articles share 1-32 band keys with the query (their sketches
    agree with its sketch at a random share of positions, some wholly): microseconds per query (best of
    three rounds) and per candidate (what the candidates add to the query that has none), against the
-   per-candidate loop the query ran before (``_query_before``, same index, same run; ``same_hits``: both
-   gave the same candidates). ``linking`` also reports the query cost of its lookups and their
-   candidates (articles sharing a band key) per lookup.
+   query as it was before (``_query_before``: one sketch comparison per candidate, band keys searched as
+   Python ints; same index, same run; ``same_hits``: both gave the same candidates). ``linking`` also
+   reports the query cost of its lookups and their candidates (articles sharing a band key) per lookup.
 4. ``throughput`` (skipped with ``--no-stream``): the real worker on the embedded broker, burst of
    distinct articles from ``bench/articles.py``, ``UNSPUN_LINKING`` off then on.
 
@@ -267,7 +267,8 @@ def memory(n: int, s: Settings) -> dict:
 
 def _query_before(index: LinkIndex, bands, sketch: bytes = b"", *, min_similarity: float = 0.0, limit: int = 3) -> list[Candidate]:
     """``LinkIndex.query`` as it was before its sketches were compared in one numpy step: one
-    ``sketch_similarity`` call per candidate (the baseline of ``query_cost``)."""
+    ``sketch_similarity`` call per candidate, and band keys searched as Python ints (numpy compares a
+    uint64 shard with an int below 2**63 in float64, after copying it). The baseline of ``query_cost``."""
     counts: Counter[int] = Counter()
     if bands:
         for key in bands:
