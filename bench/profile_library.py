@@ -98,9 +98,10 @@ def breakdown(enricher, docs: list[dict], batch: int) -> None:
         steps[name] = steps.get(name, 0.0) + time.process_time() - c0
         return value
 
+    for d in docs:  # one after the other, as enrich_many identifies a batch's languages
+        timed("language id", lambda: detect_language(d["text"]))
     results = []
     for d in docs:
-        timed("language id", lambda: detect_language(d["text"]))
         joined = f"{d['title']}\n\n{d['text']}" if d.get("title") else d["text"]
         results.append(timed("restore (spun and clean)", lambda: restorer.restore(joined)))
     spun = [r for r, d in zip(results, docs) if _spun(d)]
