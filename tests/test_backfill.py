@@ -150,6 +150,42 @@ def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit, how):
     assert done_before + answered_now == n_lines
 
 
+def test_a_second_signal_stops_at_once_and_the_run_resumes(tmp_path, kit):
+    # two signals together (as from a second Ctrl-C): the batches in flight are dropped, not half-written
+    src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
+    n_good, _ = _archive(src, 200)
+    env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"})
+    proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_bytes().count(b"\n") >= 20:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)  # two different signals: a second one of the same kind could merge
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT), stderr
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("unspun: stopped at once by a second SIG") and line.endswith("run again with --resume"), line
+    first = _read(out)
+    assert [e["id"] for e in first] == [f"art-{i}" for i in range(len(first))]
+    result = subprocess.run(_cmd(str(src), "--out", str(out), "--resume"), env=env, cwd=str(REPO),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [e["id"] for e in _read(out)] == [f"art-{i}" for i in range(n_good)]
+
+
+def test_a_missing_archive_is_one_line(tmp_path, kit):
+    missing, out = tmp_path / "nope.jsonl", tmp_path / "enriched.jsonl"
+    result = kit.run_cli({}, "restore", str(missing), "--out", str(out), timeout=60)
+    assert (result.returncode, result.stderr) == (2, f"unspun: {missing}: cannot read: No such file or directory\n")
+
+
 def test_an_article_that_never_finishes_becomes_a_timeout_dead_letter(tmp_path, kit, schema_validator):
     src, out, dead = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl", tmp_path / "dead.jsonl"
     _archive(src, 16)

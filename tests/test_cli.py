@@ -511,3 +511,4 @@ def test_an_unreachable_broker_is_one_line(kit, command):
     assert proc.returncode == 1, proc.stderr
     [line] = proc.stderr.splitlines()
     assert line.startswith("unspun: could not ") and "KafkaConnectionError" in line, line
+    assert line.endswith("(no Kafka broker answers at 127.0.0.1:1; check --broker or KAFKA_BROKER)"), line

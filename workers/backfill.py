@@ -54,6 +54,15 @@ _SOURCE = ""
 
 
 @dataclass
+class StoppedAtOnce(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM stopped the backfill at once (``signum``: that signal's number): the batches in
+    flight were dropped, every line written is whole, and a run with ``resume`` finishes the file."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class BackfillTotals:
     """Counts of one run: ``articles`` answered in this run (``events`` + ``dead_letters``),
     ``skipped`` lines answered by an earlier run (``resume``), ``seconds`` of enrichment (wall
@@ -279,7 +288,7 @@ def _run(
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stop:  # a second signal: stop now (the batches in flight are lost, not half-written)
-            raise KeyboardInterrupt
+            raise StoppedAtOnce(signum)
         stop.append(signum)
 
     workers = _Workers(jobs)

@@ -298,7 +298,7 @@ def produce(
     fmt: InputFormat = FORMAT_OPTION,
 ) -> None:
     """Send articles to the input topic, keyed by article id, and print how many were sent."""
-    from workers.stream.kafka import describe_error, ensure_topics, send_messages  # noqa: PLC0415
+    from workers.stream.kafka import ensure_topics, send_messages  # noqa: PLC0415
 
     settings = _settings(broker=broker)
     _need_broker(settings)
@@ -322,7 +322,7 @@ def produce(
     try:
         sent = asyncio.run(_run())
     except Exception as exc:  # noqa: BLE001 - report any client error plainly
-        raise _fail(f"could not send to {target}: {describe_error(exc)}", 1) from None
+        raise _fail(f"could not send to {target}: {_client_error(settings, exc)}", 1) from None
     typer.echo(f"sent {sent} of {sent + skipped} article{'s' if sent + skipped != 1 else ''} to {target}")
     if skipped:
         raise typer.Exit(1)
@@ -340,7 +340,7 @@ def tail(
     broker: Optional[str] = BROKER_OPTION,
 ) -> None:
     """Print the messages of a topic as JSON lines (values that are not JSON are printed as a JSON string)."""
-    from workers.stream.kafka import describe_error, iter_messages  # noqa: PLC0415
+    from workers.stream.kafka import iter_messages  # noqa: PLC0415
 
     settings = _settings(broker=broker)
     _need_broker(settings)
@@ -358,7 +358,19 @@ def tail(
     except KeyboardInterrupt:
         pass
     except Exception as exc:  # noqa: BLE001
-        raise _fail(f"could not read {target}: {describe_error(exc)}", 1) from None
+        raise _fail(f"could not read {target}: {_client_error(settings, exc)}", 1) from None
+
+
+def _client_error(settings: Settings, exc: BaseException) -> str:
+    """A Kafka client error in words; a broker that could not be reached gets its address and where it is set."""
+    from aiokafka.errors import KafkaConnectionError  # noqa: PLC0415
+
+    from workers.stream.kafka import bootstrap_servers, describe_error  # noqa: PLC0415
+
+    text = describe_error(exc)
+    if isinstance(exc, KafkaConnectionError):
+        text += f" (no Kafka broker answers at {', '.join(bootstrap_servers(settings.broker))}; check --broker or KAFKA_BROKER)"
+    return text
 
 
 def _json_line(value: bytes | None) -> str:
@@ -435,7 +447,7 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
 
     from rich.console import Console  # noqa: PLC0415
 
-    from workers.backfill import default_jobs, run_backfill  # noqa: PLC0415
+    from workers.backfill import StoppedAtOnce, default_jobs, run_backfill  # noqa: PLC0415
     from workers.progress import BackfillProgress  # noqa: PLC0415
 
     if len(paths) != 1 or html is not None:
@@ -460,8 +472,16 @@ def _backfill(paths: list[str], html: Optional[Path], out: Path, dead_letters: O
             paths[0], out, dead, _settings(), jobs=jobs or default_jobs(), resume=resume,
             on_progress=progress.update if progress else None,
         )
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        if not (exc.filename and exc.strerror):
+            raise _fail(str(exc)) from None
+        reading = str(exc.filename) == paths[0]
+        raise _fail(f"{exc.filename}: {'cannot read: ' if reading else ''}{exc.strerror}") from None
+    except ValueError as exc:
         raise _fail(str(exc)) from None
+    except StoppedAtOnce as exc:
+        raise _fail(f"stopped at once by a second {signal.Signals(exc.signum).name}: the batches in flight were dropped, "
+                    "the lines written are complete: run again with --resume", 128 + exc.signum) from None
     except BrokenProcessPool:
         raise _fail("a worker process died (out of memory?); the lines written are complete: run again with --resume", 1) from None
     finally:
