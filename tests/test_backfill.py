@@ -64,6 +64,18 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_bytes().splitlines()]
 
 
+def _started(src: Path, out: Path, env: dict[str, str], lines: int = 20) -> subprocess.Popen:
+    """The backfill of ``src`` into ``out`` on two jobs, in a session of its own, once ``lines`` events are written."""
+    proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= lines:
+            break
+        time.sleep(0.02)
+    return proc
+
+
 def test_every_line_gets_one_output_across_two_jobs(tmp_path, kit, schema_validator):
     src, out, dead = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl", tmp_path / "dead.jsonl"
     n_good, n_bad = _archive(src, 40, bad_every=8)
@@ -109,14 +121,8 @@ def test_interrupted_run_resumes_without_duplicates_or_loss(tmp_path, kit, how):
     n_lines = n_good + n_bad + 1
     env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"})
     sig = signal.SIGTERM if how.startswith("SIGTERM") else signal.SIGINT
-    proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _started(src, out, env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 20:
-                break
-            time.sleep(0.02)
         if sig == signal.SIGTERM:
             proc.send_signal(sig)
         else:  # as a terminal does: the command and its worker processes all get it
@@ -155,14 +161,8 @@ def test_a_second_signal_stops_at_once_and_the_run_resumes(tmp_path, kit):
     src, out = tmp_path / "archive.jsonl", tmp_path / "enriched.jsonl"
     n_good, _ = _archive(src, 200)
     env = kit.subprocess_env({"UNSPUN_BATCH_SIZE": "4"})
-    proc = subprocess.Popen(_cmd(str(src), "--out", str(out), "--jobs", "2"), env=env, cwd=str(REPO),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _started(src, out, env)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and out.read_bytes().count(b"\n") >= 20:
-                break
-            time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)  # two different signals: a second one of the same kind could merge
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
