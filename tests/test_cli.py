@@ -477,9 +477,11 @@ def test_a_latin1_file_is_refused_with_its_line_and_byte(runner, tmp_path):
     archive = tmp_path / "latin1.jsonl"
     archive.write_bytes("\n".join(lines).encode() + '\n{"id": "4", "text": "Caf\u00e9 owners met."}\n'.encode("latin-1"))
     offset = archive.read_bytes().index(b"\xe9")
+    column = offset - archive.read_bytes().rindex(b"\n", 0, offset) - 1
     note = tmp_path / "note.txt"
     note.write_bytes("Caf\u00e9 owners met.\n".encode("latin-1"))
-    for path, where in ((archive, f"line 4, byte {offset}"), (note, "line 1, byte 3")):
+    for path, where in ((archive, f"line 4, byte {column} of the line, {offset} of the file"),
+                        (note, "line 1, byte 3 of the line, 3 of the file")):
         result = runner.invoke(app, ["restore", str(path)])
         assert (result.exit_code, result.stdout) == (2, "")
         assert result.stderr == f"unspun: {path}: not UTF-8 ({where}): {NOT_UTF8_ADVICE}\n"
@@ -496,7 +498,7 @@ def test_restore_reads_json_with_a_byte_order_mark_and_names_bad_files_plainly(r
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xd8")
     result = runner.invoke(app, ["restore", str(binary)])
     assert result.exit_code == 2
-    assert result.stderr == f"unspun: {binary}: not UTF-8 (line 1, byte 0): {NOT_UTF8_ADVICE}\n"
+    assert result.stderr == f"unspun: {binary}: not UTF-8 (line 1, byte 0 of the line, 0 of the file): {NOT_UTF8_ADVICE}\n"
 
     for name in ("empty.txt", "empty.json", "empty.jsonl"):
         (tmp_path / name).write_text("\n")

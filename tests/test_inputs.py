@@ -93,7 +93,7 @@ def test_byte_order_mark_and_binary_files(tmp_path):
     (tmp_path / "bom.json").write_bytes(b'\xef\xbb\xbf{"id": "b", "text": "a"}')
     assert [a["id"] for a in read_articles([str(tmp_path / "bom.json")])] == ["b"]
     (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
-    with pytest.raises(InputError, match=r"image.txt: not UTF-8 \(line 1, byte 0\)"):
+    with pytest.raises(InputError, match=r"image.txt: not UTF-8 \(line 1, byte 0 of the line, 0 of the file\)"):
         list(read_articles([str(tmp_path / "image.txt")]))
 
 

@@ -93,8 +93,9 @@ def _read(path: str) -> tuple[str, str]:
     except UnicodeDecodeError as e:
         start = e.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)  # offset in the file
         line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1)
         raise InputError(
-            f"{name}: not UTF-8 (line {line}, byte {start}): convert the file to UTF-8 "
+            f"{name}: not UTF-8 (line {line}, byte {column} of the line, {start} of the file): convert the file to UTF-8 "
             "(e.g. iconv -f latin1 -t utf-8), unless it is not text at all"
         ) from None
 
