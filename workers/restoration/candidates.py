@@ -193,9 +193,8 @@ def _options(tab, V, nid, e_i, e_j, e_g, e_own, e_fam, e_upper, caps, capw, midc
 
 class CandidateStore:
     """Per form of a ``FormIndex`` (``G`` forms), its ``FormInfo`` facts as arrays once ``ensure`` has met it,
-    and its best candidates in a store that grows as forms are met. ``info(g)``: the form's ``FormInfo``;
-    ``record(c)``: the ``FormInfo.best`` record behind store entry ``c`` and the ``FormInfo`` it came from;
-    ``originals[c]``/``kinds[c]``: its original as the table writes it and its kind.
+    and its best candidates in a store that grows as forms are met; ``originals[c]``/``kinds[c]``: the original
+    of store entry ``c`` as the table writes it and its kind.
     ``form_info(key, family)``: computes a ``FormInfo`` (``priors.form_info`` on the family's table); this store
     is its only cache."""
 
@@ -204,7 +203,6 @@ class CandidateStore:
         self._index = index
         self._form_info = form_info
         self._lock = threading.Lock()
-        self._info: list = [None] * G
         self.ready = np.zeros(G, dtype=np.bool_)
         self.llr = np.zeros(G)
         self.llrs = np.zeros((G, len(RHO_GRID)))  # llr at each rate of RHO_GRID
@@ -214,7 +212,6 @@ class CandidateStore:
         self.best = np.zeros(G, dtype=np.int64)
         self.nbest = np.zeros(G, dtype=np.int64)
         self.khash = np.zeros(G, dtype=np.int64)
-        self._records: list = []
         self.originals: list[str] = []  # per store entry: the original as the table writes it
         self.kinds: list[str] = []  # and its table kind
         self._orig_ids: dict = {}
@@ -247,7 +244,6 @@ class CandidateStore:
     def _add(self, g: int) -> None:
         key = self._index.keys[g]
         ff = self._form_info(key, int(self._index.family[g]))
-        self._info[g] = ff
         self.llr[g], self.count[g], self.orig[g], self.ncand[g] = ff.llr, ff.count, ff.is_original, len(ff.candidates)
         self.llrs[g] = ff.llrs
         self.khash[g] = hash(key)
@@ -269,17 +265,10 @@ class CandidateStore:
                 self._ids_arr = grown
             self._ids_arr[self._n_ids : self._n_ids + len(ids)] = ids
             self._n_ids += len(ids)
-            self._records.append((rec, ff))
             self.originals.append(c.original)
             self.kinds.append(c.kind)
         self._n = n
         self.ready[g] = True
-
-    def info(self, g: int):
-        return self._info[g]
-
-    def record(self, c: int):
-        return self._records[c]
 
     def form_of(self, c: np.ndarray) -> np.ndarray:
         """The form whose best candidates hold store entries ``c``."""
